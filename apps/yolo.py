@@ -126,12 +126,19 @@ def is_correct_detection(predicted, truth, threshold=0.5):
 
 
 def _nms_one(boxes, order, iou_threshold, max_boxes):
+    """Greedy suppression over the boxes listed in ``order`` (best first); one vectorised IoU per kept box."""
+    x1, y1, x2, y2 = boxes.T
+    area = (x2 - x1) * (y2 - y1)
     keep = []
     while order.size and (max_boxes is None or len(keep) < max_boxes):
-        best = order[0]
+        best, rest = order[0], order[1:]
         keep.append(best)
-        rest = order[1:]
-        overlap = iou(boxes[best], boxes[rest])
+        # the same IoU as iou(), inlined to skip its checks inside the loop
+        inter = np.clip(np.minimum(x2[best], x2[rest]) - np.maximum(x1[best], x1[rest]), 0, None) * np.clip(
+            np.minimum(y2[best], y2[rest]) - np.maximum(y1[best], y1[rest]), 0, None
+        )
+        union = area[best] + area[rest] - inter
+        overlap = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
         order = rest[overlap <= iou_threshold]
     return keep
 
