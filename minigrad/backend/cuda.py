@@ -1,0 +1,71 @@
+"""The CUDA backend: the contract of ``minigrad.backend`` on numba.cuda device arrays.
+
+Every function takes and returns device arrays (``asarray`` takes a host array,
+``to_numpy`` returns one) and runs as kernels on the device; the only host <->
+device copies are the ones ``asarray`` and ``to_numpy`` make, and they are
+counted (``transfer_count()``) so a test can prove a training step stays on the
+GPU. Every array handed out is C-contiguous. Set ``NUMBA_ENABLE_CUDASIM=1``
+before numba is imported to run all of it on the CPU in numba's simulator.
+"""
+
+import numpy as np
+from numba import cuda
+
+from .cuda_common import is_device_array
+from .cuda_conv import conv2d_backward, conv2d_forward
+from .cuda_elementwise import (abs, add, divide, equal, exp, full, greater, log, maximum, minimum,  # noqa: A004
+                               multiply, negative, ones, power, sigmoid, sign, sqrt, subtract, tanh,
+                               where, zeros)
+from .cuda_linalg import matmul
+from .cuda_nn import log_softmax, normal, one_hot, uniform
+from .cuda_pool import (avg_pool2d_backward, avg_pool2d_forward, max_pool2d_backward,
+                        max_pool2d_forward)
+from .cuda_reduce import argmax, max, sum, sum_to_shape  # noqa: A004
+from .cuda_shape import (astype, broadcast_to, concatenate, copy, getitem, index_put_zeros,
+                         reshape, stack, transpose)
+
+_transfers = 0
+
+
+def transfer_count():
+    """Host <-> device copies made by this backend since the last reset."""
+    return _transfers
+
+
+def reset_transfer_count():
+    global _transfers
+    _transfers = 0
+
+
+def asarray(a, dtype=None):
+    """Copy a host array (or anything numpy accepts) to the device, C-contiguous.
+
+    A device array is returned as is (or converted on the device): no transfer.
+    """
+    global _transfers
+    if is_device_array(a):
+        return a if dtype is None or np.dtype(dtype) == a.dtype else astype(a, dtype)
+    host = np.ascontiguousarray(np.asarray(a, dtype=dtype))
+    _transfers += 1
+    return cuda.to_device(host)
+
+
+def to_numpy(a):
+    """Copy a device array out to a new host numpy array."""
+    global _transfers
+    if not is_device_array(a):
+        return np.asarray(a)
+    _transfers += 1
+    return a.copy_to_host()
+
+
+__all__ = [
+    "asarray", "to_numpy", "zeros", "ones", "full", "uniform", "normal", "astype", "copy",
+    "add", "subtract", "multiply", "divide", "power", "maximum", "minimum",
+    "negative", "exp", "log", "sqrt", "abs", "sign", "tanh", "sigmoid", "greater", "equal", "where",
+    "sum", "max", "argmax", "sum_to_shape",
+    "reshape", "transpose", "broadcast_to", "getitem", "index_put_zeros", "concatenate", "stack",
+    "matmul", "log_softmax", "one_hot", "conv2d_forward", "conv2d_backward",
+    "max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward",
+    "is_device_array", "transfer_count", "reset_transfer_count",
+]
