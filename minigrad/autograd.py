@@ -1,0 +1,203 @@
+"""The op contract (Function), gradient mode (no_grad) and reverse-mode backward.
+
+Every differentiable operation is a Function: ``forward`` and ``backward`` work on
+the backend's raw arrays, ``apply`` wraps the result in a Tensor and records the
+node only when some input needs a gradient. ``backward`` walks the recorded graph
+iteratively (no recursion, so a chain of 100,000 ops is fine), undoes broadcasting
+in one place, and frees each node's saved arrays once they have been used.
+"""
+
+import functools
+
+from .backend import get_backend
+
+_grad_enabled = True
+
+
+def is_grad_enabled():
+    return _grad_enabled
+
+
+class _GradMode:
+    """Sets grad mode for a ``with`` block or a decorated function, then restores it."""
+
+    mode = True
+
+    def __enter__(self):
+        global _grad_enabled
+        self._previous = _grad_enabled
+        _grad_enabled = self.mode
+
+    def __exit__(self, *exc_info):
+        global _grad_enabled
+        _grad_enabled = self._previous
+        return False
+
+    def __call__(self, fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with self.__class__():
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+class no_grad(_GradMode):
+    """Nothing computed inside records a graph: for inference and optimizer steps."""
+
+    mode = False
+
+
+class enable_grad(_GradMode):
+    """Turns recording back on inside a ``no_grad`` region."""
+
+    mode = True
+
+
+class Function:
+    """One differentiable operation: ``forward(*arrays) -> array`` and ``backward(grad) -> grads``.
+
+    Subclasses implement ``forward`` (positional tensor arguments arrive as raw
+    arrays, everything else as given) and ``backward``, which returns one gradient
+    per *tensor* argument, in order (``None`` where ``needs_input_grad`` is False).
+    Gradients may have the broadcast shape of the output: the engine sums them
+    back to each input's shape. ``self.xp`` is the backend module of the inputs.
+    """
+
+    name = None  # how errors name the op; defaults to the class name in lower case
+
+    def __init__(self, xp, device):
+        self.xp = xp
+        self.device = device
+        self.parents = ()
+        self.needs_input_grad = ()
+        self._saved = ()
+        self._freed = False
+
+    def save_for_backward(self, *arrays):
+        self._saved = arrays
+
+    @property
+    def saved_arrays(self):
+        if self._freed:
+            raise RuntimeError(
+                f"backward: trying to backward through the graph of {self.op_name()} a second time; "
+                "its saved arrays were freed by the first backward. Call backward(retain_graph=True) "
+                "the first time if you need to backward twice."
+            )
+        return self._saved
+
+    def free(self):
+        self._saved = None
+        self._freed = True
+        # Subclasses keep extra arrays as attributes; dropping them frees memory too.
+        for key in [k for k, v in vars(self).items() if hasattr(v, "shape") and k != "xp"]:
+            delattr(self, key)
+
+    @classmethod
+    def op_name(cls):
+        return cls.name or cls.__name__.lower()
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError
+
+    def backward(self, grad):
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *args, **kwargs):
+        from .tensor import Tensor
+
+        tensors = [a for a in args if isinstance(a, Tensor)]
+        device = _common_device(cls.op_name(), tensors)
+        ctx = cls(get_backend(device), device)
+        raw = [a.data if isinstance(a, Tensor) else a for a in args]
+        out = ctx.forward(*raw, **kwargs)
+        needs = tuple(t.requires_grad for t in tensors)
+        track = _grad_enabled and any(needs)
+        result = Tensor._from_array(out, device, requires_grad=track)
+        if track:
+            ctx.parents = tuple(tensors)
+            ctx.needs_input_grad = needs
+            result._ctx = ctx
+        return result
+
+
+def _common_device(op, tensors):
+    devices = {t.device for t in tensors}
+    if len(devices) > 1:
+        where = ", ".join(f"argument {i} on {t.device}" for i, t in enumerate(tensors))
+        raise RuntimeError(
+            f"{op}: expected all tensors on the same device, found both cpu and cuda ({where}). "
+            "Move them with .to(device) first."
+        )
+    return devices.pop() if devices else "cpu"
+
+
+def _topological_order(root):
+    """Nodes that need gradients, each after everything it depends on (iterative DFS)."""
+    order, visited = [], set()
+    stack = [(root, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        if id(node) in visited:
+            continue
+        visited.add(id(node))
+        stack.append((node, True))
+        if node._ctx is not None:
+            for parent in node._ctx.parents:
+                if parent.requires_grad and id(parent) not in visited:
+                    stack.append((parent, False))
+    return order
+
+
+def backward(root, grad, retain_graph=False):
+    """Accumulate d(root)/d(leaf) * grad into every leaf's ``.grad``."""
+    from .tensor import Tensor
+
+    pending = {id(root): grad}
+    for node in reversed(_topological_order(root)):
+        node_grad = pending.pop(id(node), None)
+        if node_grad is None:
+            continue
+        ctx = node._ctx
+        if ctx is None:
+            _accumulate_leaf(node, node_grad, Tensor)
+            continue
+        if node._retains_grad:
+            _accumulate_leaf(node, node_grad, Tensor)
+        if ctx._freed:
+            ctx.saved_arrays  # raises the "backward twice" error
+        input_grads = ctx.backward(node_grad)
+        if not isinstance(input_grads, tuple):
+            input_grads = (input_grads,)
+        for parent, needed, parent_grad in zip(ctx.parents, ctx.needs_input_grad, input_grads):
+            if not needed or parent_grad is None or not parent.requires_grad:
+                continue
+            xp = get_backend(parent.device)  # a device move's input lives on another device
+            parent_grad = unbroadcast(xp, parent_grad, parent.shape)
+            previous = pending.get(id(parent))
+            pending[id(parent)] = parent_grad if previous is None else xp.add(previous, parent_grad)
+        if not retain_graph:
+            ctx.free()
+
+
+def unbroadcast(xp, grad, shape):
+    """Sum a gradient of a broadcast result back down to the input's shape."""
+    if tuple(grad.shape) == tuple(shape):
+        return grad
+    return xp.sum_to_shape(grad, tuple(shape))
+
+
+def _accumulate_leaf(node, grad, Tensor):
+    xp = get_backend(node.device)
+    if grad.dtype != node.data.dtype:
+        grad = xp.astype(grad, node.data.dtype)
+    if node.grad is None:
+        # The backward may hand us a broadcast view or an array another node still reads.
+        node.grad = Tensor._from_array(xp.copy(grad), node.device)
+    else:
+        node.grad = Tensor._from_array(xp.add(node.grad.data, grad), node.device)

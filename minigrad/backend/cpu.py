@@ -1,0 +1,126 @@
+"""The CPU backend: numpy for array algebra, Numba kernels for conv and pool.
+
+Every name of the backend contract (see ``minigrad.backend``) is defined here;
+most are numpy's own functions, the rest are small adapters.
+"""
+
+import numpy as np
+
+from .threads import configure_threads, describe_threads  # noqa: F401
+
+configure_threads()
+
+from .cpu_conv import conv2d_backward, conv2d_forward  # noqa: E402,F401
+from .cpu_pool import (  # noqa: E402,F401
+    avg_pool2d_backward,
+    avg_pool2d_forward,
+    max_pool2d_backward,
+    max_pool2d_forward,
+)
+
+NAME = "cpu"
+# Reading values on the host costs nothing here, so ops may validate data (e.g. class targets).
+HOST_MEMORY = True
+
+# Elementwise and reductions: numpy's own.
+add, subtract, multiply, divide, power = np.add, np.subtract, np.multiply, np.divide, np.power
+maximum, minimum, negative, exp, log = np.maximum, np.minimum, np.negative, np.exp, np.log
+sqrt, abs, sign, tanh = np.sqrt, np.abs, np.sign, np.tanh
+greater, equal, where = np.greater, np.equal, np.where
+concatenate, stack, matmul = np.concatenate, np.stack, np.matmul
+
+
+def asarray(host, dtype=None):
+    return np.array(host, dtype=dtype, copy=True)
+
+
+def to_numpy(a):
+    return a
+
+
+def zeros(shape, dtype):
+    return np.zeros(shape, dtype=dtype)
+
+
+def ones(shape, dtype):
+    return np.ones(shape, dtype=dtype)
+
+
+def full(shape, value, dtype):
+    return np.full(shape, value, dtype=dtype)
+
+
+def uniform(shape, dtype, seed):
+    return np.random.default_rng(seed).random(shape, dtype=np.float64).astype(dtype, copy=False)
+
+
+def normal(shape, dtype, seed):
+    return np.random.default_rng(seed).standard_normal(shape).astype(dtype, copy=False)
+
+
+def astype(a, dtype):
+    return a.astype(dtype)
+
+
+def copy(a):
+    return np.array(a, copy=True)
+
+
+def sigmoid(a):
+    # Split by sign so exp never overflows: 1/(1+e^-x) for x >= 0, e^x/(1+e^x) otherwise.
+    e = np.exp(-np.abs(a))
+    return np.where(a >= 0, 1 / (1 + e), e / (1 + e)).astype(a.dtype, copy=False)
+
+
+def sum(a, axis=None, keepdims=False):
+    return np.sum(a, axis=axis, keepdims=keepdims)
+
+
+def max(a, axis=None, keepdims=False):
+    return np.max(a, axis=axis, keepdims=keepdims)
+
+
+def argmax(a, axis):
+    return np.argmax(a, axis=axis)
+
+
+def sum_to_shape(a, shape):
+    extra = a.ndim - len(shape)
+    axes = tuple(range(extra)) + tuple(
+        i + extra for i, n in enumerate(shape) if n == 1 and a.shape[i + extra] != 1
+    )
+    out = np.sum(a, axis=axes, keepdims=True) if axes else a
+    return out.reshape(shape)
+
+
+def reshape(a, shape):
+    return np.reshape(a, shape)
+
+
+def transpose(a, axes):
+    return np.transpose(a, axes)
+
+
+def broadcast_to(a, shape):
+    return np.broadcast_to(a, shape)
+
+
+def getitem(a, index):
+    return a[index]
+
+
+def index_put_zeros(shape, index, values, dtype):
+    out = np.zeros(shape, dtype=dtype)
+    out[index] = values
+    return out
+
+
+def log_softmax(a, axis):
+    shifted = a - np.max(a, axis=axis, keepdims=True)
+    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+
+
+def one_hot(target, num_classes, dtype):
+    out = np.zeros(target.shape + (num_classes,), dtype=dtype)
+    np.put_along_axis(out, target[..., None].astype(np.intp), 1, axis=-1)
+    return out

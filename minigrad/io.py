@@ -1,0 +1,79 @@
+"""save and load state dicts as .npz files, written atomically so a crash never leaves half a file."""
+
+import os
+import tempfile
+import zipfile
+
+import numpy as np
+
+from .tensor import Tensor
+
+_SEPARATOR = "/"  # nests dicts inside the flat .npz namespace; parameter names use "."
+
+
+def _flatten(obj, prefix, out):
+    if isinstance(obj, dict):
+        if not obj and prefix:
+            out[prefix + _SEPARATOR] = np.zeros(0)
+        for key, value in obj.items():
+            key = str(key)
+            if _SEPARATOR in key:
+                raise ValueError(f"save: key {key!r} contains {_SEPARATOR!r}, which nests dicts in the file")
+            _flatten(value, f"{prefix}{_SEPARATOR}{key}" if prefix else key, out)
+    elif isinstance(obj, Tensor):
+        out[prefix] = obj.numpy()
+    elif isinstance(obj, (np.ndarray, np.generic, int, float, bool, str)):
+        out[prefix] = np.asarray(obj)
+    else:
+        raise TypeError(f"save: cannot store {prefix!r} of type {type(obj).__name__}; use tensors, arrays, numbers, strings or dicts")
+
+
+def save(obj, path):
+    """Write a state dict (or a dict of them, numbers and strings) to ``path`` as .npz.
+
+    The file is written beside its destination and renamed into place, so a
+    reader sees either the old file or the whole new one.
+    """
+    if not isinstance(obj, dict):
+        raise TypeError(f"save: expected a dict (e.g. module.state_dict()), got {type(obj).__name__}")
+    flat = {}
+    _flatten(obj, "", flat)
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **flat)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def load(path, device="cpu"):
+    """Read a file written by save: arrays come back as tensors, scalars and strings as Python values."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"load: no checkpoint at {path}")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            flat = {key: archive[key] for key in archive.files}
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as error:
+        raise ValueError(f"load: {path} is not a readable minigrad checkpoint (.npz): {error}") from None
+    result = {}
+    for key, value in flat.items():
+        parts = key.split(_SEPARATOR)
+        node = result
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        if parts[-1] == "":
+            continue  # marker of an empty dict
+        if value.ndim == 0 and value.dtype.kind in "biufU":
+            node[parts[-1]] = value.item()
+        else:
+            node[parts[-1]] = Tensor(value, device=device)
+    return result

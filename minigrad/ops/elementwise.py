@@ -1,0 +1,290 @@
+"""Elementwise operations with numpy broadcasting: arithmetic, activations, casts and moves."""
+
+import numpy as np
+
+from ..autograd import Function
+from ..backend import get_backend
+from ..tensor import Tensor, promote_pair
+
+
+class Add(Function):
+    def forward(self, a, b):
+        return self.xp.add(a, b)
+
+    def backward(self, grad):
+        return grad, grad
+
+
+class Sub(Function):
+    def forward(self, a, b):
+        return self.xp.subtract(a, b)
+
+    def backward(self, grad):
+        return grad, self.xp.negative(grad) if self.needs_input_grad[1] else None
+
+
+class Mul(Function):
+    def forward(self, a, b):
+        self.save_for_backward(a, b)
+        return self.xp.multiply(a, b)
+
+    def backward(self, grad):
+        a, b = self.saved_arrays
+        xp = self.xp
+        return (
+            xp.multiply(grad, b) if self.needs_input_grad[0] else None,
+            xp.multiply(grad, a) if self.needs_input_grad[1] else None,
+        )
+
+
+class Div(Function):
+    def forward(self, a, b):
+        self.save_for_backward(a, b)
+        return self.xp.divide(a, b)
+
+    def backward(self, grad):
+        a, b = self.saved_arrays
+        xp = self.xp
+        grad_a = xp.divide(grad, b) if self.needs_input_grad[0] else None
+        grad_b = None
+        if self.needs_input_grad[1]:
+            grad_b = xp.negative(xp.divide(xp.multiply(grad, a), xp.multiply(b, b)))
+        return grad_a, grad_b
+
+
+class Pow(Function):
+    def forward(self, a, b):
+        out = self.xp.power(a, b)
+        self.save_for_backward(a, b, out)
+        return out
+
+    def backward(self, grad):
+        a, b, out = self.saved_arrays
+        xp = self.xp
+        grad_a = grad_b = None
+        if self.needs_input_grad[0]:
+            one = xp.full((), 1, b.dtype)
+            grad_a = xp.multiply(grad, xp.multiply(b, xp.power(a, xp.subtract(b, one))))
+        if self.needs_input_grad[1]:
+            # d(a^b)/db = a^b ln a; where a == 0 the limit of that product is 0.
+            positive = xp.greater(a, xp.full((), 0, a.dtype))
+            safe_log = xp.log(xp.where(positive, a, xp.full((), 1, a.dtype)))
+            grad_b = xp.multiply(grad, xp.multiply(out, safe_log))
+        return grad_a, grad_b
+
+
+class Neg(Function):
+    def forward(self, a):
+        return self.xp.negative(a)
+
+    def backward(self, grad):
+        return self.xp.negative(grad)
+
+
+class Exp(Function):
+    def forward(self, a):
+        out = self.xp.exp(a)
+        self.save_for_backward(out)
+        return out
+
+    def backward(self, grad):
+        (out,) = self.saved_arrays
+        return self.xp.multiply(grad, out)
+
+
+class Log(Function):
+    def forward(self, a):
+        self.save_for_backward(a)
+        return self.xp.log(a)
+
+    def backward(self, grad):
+        (a,) = self.saved_arrays
+        return self.xp.divide(grad, a)
+
+
+class Sqrt(Function):
+    def forward(self, a):
+        out = self.xp.sqrt(a)
+        self.save_for_backward(out)
+        return out
+
+    def backward(self, grad):
+        (out,) = self.saved_arrays
+        xp = self.xp
+        return xp.divide(grad, xp.multiply(out, xp.full((), 2, out.dtype)))
+
+
+class Abs(Function):
+    def forward(self, a):
+        self.save_for_backward(a)
+        return self.xp.abs(a)
+
+    def backward(self, grad):
+        (a,) = self.saved_arrays
+        return self.xp.multiply(grad, self.xp.sign(a))  # sign(0) = 0, as PyTorch
+
+
+class ReLU(Function):
+    name = "relu"
+
+    def forward(self, a):
+        xp = self.xp
+        out = xp.maximum(a, xp.full((), 0, a.dtype))
+        self.save_for_backward(out)
+        return out
+
+    def backward(self, grad):
+        (out,) = self.saved_arrays
+        xp = self.xp
+        zero = xp.full((), 0, out.dtype)
+        return xp.where(xp.greater(out, zero), grad, zero)  # gradient 0 at x = 0, as PyTorch
+
+
+class Sigmoid(Function):
+    def forward(self, a):
+        out = self.xp.sigmoid(a)
+        self.save_for_backward(out)
+        return out
+
+    def backward(self, grad):
+        (out,) = self.saved_arrays
+        xp = self.xp
+        return xp.multiply(grad, xp.multiply(out, xp.subtract(xp.full((), 1, out.dtype), out)))
+
+
+class Tanh(Function):
+    def forward(self, a):
+        out = self.xp.tanh(a)
+        self.save_for_backward(out)
+        return out
+
+    def backward(self, grad):
+        (out,) = self.saved_arrays
+        xp = self.xp
+        return xp.multiply(grad, xp.subtract(xp.full((), 1, out.dtype), xp.multiply(out, out)))
+
+
+class Clamp(Function):
+    def forward(self, a, low, high):
+        xp = self.xp
+        out = a
+        if low is not None:
+            out = xp.maximum(out, xp.full((), low, a.dtype))
+        if high is not None:
+            out = xp.minimum(out, xp.full((), high, a.dtype))
+        self.save_for_backward(a, out)
+        return out
+
+    def backward(self, grad):
+        a, out = self.saved_arrays
+        xp = self.xp
+        # The gradient passes where the input was inside [low, high], bounds included.
+        return xp.where(xp.equal(a, out), grad, xp.full((), 0, grad.dtype))
+
+
+class Cast(Function):
+    def forward(self, a, dtype):
+        self.source_dtype = a.dtype
+        return self.xp.astype(a, dtype)
+
+    def backward(self, grad):
+        return self.xp.astype(grad, self.source_dtype)
+
+
+class ToDevice(Function):
+    name = "to"
+
+    def forward(self, a, device):
+        self.source = self.device
+        self.target_device = device
+        return get_backend(device).asarray(self.xp.to_numpy(a))
+
+    def backward(self, grad):
+        target = get_backend(self.target_device)
+        return self.xp.asarray(target.to_numpy(grad))
+
+    @classmethod
+    def apply(cls, tensor, device):
+        out = super().apply(tensor, device)
+        out.device = device  # the result lives on the target device, unlike every other op
+        return out
+
+
+def _binary(function):
+    def op(a, b):
+        a, b = promote_pair(a, b)
+        return function.apply(a, b)
+
+    return op
+
+
+add, sub, mul, div, pow = (_binary(f) for f in (Add, Sub, Mul, Div, Pow))
+
+
+def neg(x):
+    return Neg.apply(x)
+
+
+def exp(x):
+    return Exp.apply(x)
+
+
+def log(x):
+    return Log.apply(x)
+
+
+def sqrt(x):
+    return Sqrt.apply(x)
+
+
+def abs(x):
+    return Abs.apply(x)
+
+
+def relu(x):
+    return ReLU.apply(x)
+
+
+def sigmoid(x):
+    return Sigmoid.apply(x)
+
+
+def tanh(x):
+    return Tanh.apply(x)
+
+
+def clamp(x, min=None, max=None):
+    if min is None and max is None:
+        raise ValueError("clamp: give at least one of min and max")
+    return Clamp.apply(x, min, max)
+
+
+def cast(x, dtype):
+    return Cast.apply(x, np.dtype(dtype))
+
+
+def to_device(x, device):
+    return ToDevice.apply(x, device)
+
+
+def _comparison(name):
+    def op(a, b):
+        a, b = promote_pair(a, b)
+        xp = a.backend
+        yes, no = xp.full((), True, np.bool_), xp.full((), False, np.bool_)
+        if name == "gt":
+            data = xp.greater(a.data, b.data)
+        elif name == "lt":
+            data = xp.greater(b.data, a.data)
+        elif name == "ge":
+            data = xp.where(xp.greater(b.data, a.data), no, yes)
+        elif name == "le":
+            data = xp.where(xp.greater(a.data, b.data), no, yes)
+        else:
+            data = xp.equal(a.data, b.data)
+        return Tensor._from_array(data, a.device)
+
+    return op
+
+
+gt, lt, ge, le, eq = (_comparison(n) for n in ("gt", "lt", "ge", "le", "eq"))

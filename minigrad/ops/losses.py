@@ -1,0 +1,100 @@
+"""Losses: cross-entropy, binary cross-entropy, mean squared error and the course's triplet loss."""
+
+import numpy as np
+
+from ..tensor import Tensor
+from . import elementwise, reduce
+from .softmax import log_softmax
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def _reduce(loss, reduction, op):
+    if reduction == "mean":
+        return reduce.mean(loss)
+    if reduction == "sum":
+        return reduce.sum(loss)
+    if reduction == "none":
+        return loss
+    raise ValueError(f"{op}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
+
+
+def cross_entropy(logits, target, reduction="mean"):
+    """-log softmax(logits)[target], averaged over the batch.
+
+    logits: (N, C) or (N, C, d1, ...); target: class indices of shape (N,) or (N, d1, ...)
+    (int64), or class probabilities of the same shape as logits (floats).
+    """
+    if logits.ndim < 2:
+        raise ValueError(f"cross_entropy: logits must be (N, C) or (N, C, ...), got shape {logits.shape}")
+    num_classes = logits.shape[1]
+    log_probs = log_softmax(logits, 1)
+    if np.issubdtype(target.dtype, np.floating):
+        if target.shape != logits.shape:
+            raise ValueError(
+                f"cross_entropy: probability targets must have the logits' shape {logits.shape}, got {target.shape}"
+            )
+        return _reduce(-reduce.sum(log_probs * target, dim=1), reduction, "cross_entropy")
+    if not np.issubdtype(target.dtype, np.integer):
+        raise TypeError(f"cross_entropy: target must hold class indices (int64), got dtype {target.dtype}")
+    expected = (logits.shape[0],) + logits.shape[2:]
+    if target.shape != expected:
+        raise ValueError(
+            f"cross_entropy: target has shape {target.shape}, expected {expected} for logits of shape {logits.shape}"
+        )
+    xp = logits.backend
+    if getattr(xp, "HOST_MEMORY", False) and target.numel():
+        low, high = int(target.data.min()), int(target.data.max())
+        if low < 0 or high >= num_classes:
+            raise IndexError(
+                f"cross_entropy: target holds class {low if low < 0 else high}, outside [0, {num_classes - 1}] "
+                f"for logits with C = {num_classes}"
+            )
+    one_hot = Tensor._from_array(xp.one_hot(target.data, num_classes, logits.dtype), logits.device)
+    if logits.ndim > 2:  # one_hot puts classes last; logits have them at dim 1
+        one_hot = one_hot.permute(0, one_hot.ndim - 1, *range(1, one_hot.ndim - 1))
+    return _reduce(-reduce.sum(log_probs * one_hot, dim=1), reduction, "cross_entropy")
+
+
+def nll_loss(log_probs, target, reduction="mean"):
+    xp = log_probs.backend
+    one_hot = Tensor._from_array(xp.one_hot(target.data, log_probs.shape[1], log_probs.dtype), log_probs.device)
+    return _reduce(-reduce.sum(log_probs * one_hot, dim=1), reduction, "nll_loss")
+
+
+def binary_cross_entropy(prob, target, reduction="mean"):
+    """-(y log p + (1 - y) log(1 - p)); logs are clamped at -100 as PyTorch does, so p = 0 or 1 stays finite."""
+    if prob.shape != target.shape:
+        raise ValueError(f"binary_cross_entropy: prob has shape {prob.shape} but target has {target.shape}")
+    xp = prob.backend
+    if getattr(xp, "HOST_MEMORY", False) and prob.numel():
+        if prob.data.min() < 0 or prob.data.max() > 1:
+            raise ValueError("binary_cross_entropy: prob must lie in [0, 1] (apply sigmoid first)")
+    target = target.to(prob.dtype)
+    log_p = elementwise.clamp(elementwise.log(prob), min=-100.0)
+    log_1mp = elementwise.clamp(elementwise.log(1 - prob), min=-100.0)
+    return _reduce(-(target * log_p + (1 - target) * log_1mp), reduction, "binary_cross_entropy")
+
+
+def mse_loss(a, b, reduction="mean"):
+    if a.shape != b.shape:
+        raise ValueError(f"mse_loss: input has shape {a.shape} but target has {b.shape}")
+    diff = a - b
+    return _reduce(diff * diff, reduction, "mse_loss")
+
+
+def triplet_loss(anchor, positive, negative, margin=0.2, reduction="sum"):
+    """The course's triplet loss: sum_i max(||f(A) - f(P)||^2 - ||f(A) - f(N)||^2 + alpha, 0).
+
+    Encodings are (m, d) (or (d,) for one triplet); distances are squared L2 over
+    the last dim; ``margin`` is alpha. ``reduction="sum"`` gives the course's cost J.
+    """
+    if not anchor.shape == positive.shape == negative.shape:
+        raise ValueError(
+            f"triplet_loss: anchor {anchor.shape}, positive {positive.shape} and negative {negative.shape} must match"
+        )
+    if margin < 0:
+        raise ValueError(f"triplet_loss: margin (alpha) must be >= 0, got {margin}")
+    pos_dist = reduce.sum((anchor - positive) ** 2, dim=-1)
+    neg_dist = reduce.sum((anchor - negative) ** 2, dim=-1)
+    return _reduce(elementwise.relu(pos_dist - neg_dist + margin), reduction, "triplet_loss")
