@@ -36,9 +36,13 @@ for _f in FILTERS.values():
 
 
 def _tensor(x, dtype=None):
+    """A Tensor from a Tensor, an array or a list; float64 arrays stay float64, anything else becomes ``dtype`` or float32."""
     if isinstance(x, mg.Tensor):
         return x
-    return mg.tensor(np.asarray(x, dtype=dtype or np.float32))
+    x = np.asarray(x)
+    if dtype is None:
+        dtype = np.float64 if x.dtype == np.float64 else np.float32
+    return mg.tensor(x.astype(dtype, copy=False))
 
 
 def detect_edges(image, kernel=VERTICAL, stride=1, padding=0):
