@@ -24,6 +24,10 @@ from .cuda_reduce import argmax, max, sum, sum_to_shape  # noqa: A004
 from .cuda_shape import (astype, broadcast_to, concatenate, copy, getitem, index_put_zeros,
                          reshape, stack, transpose)
 
+NAME = "cuda"
+# Values live on the device: ops must not inspect them on the host (that would be a transfer).
+HOST_MEMORY = False
+
 _transfers = 0
 
 
@@ -34,7 +38,11 @@ def transfer_count():
 
 def reset_transfer_count():
     global _transfers
-    _transfers = 0
+    NAME = "cuda"
+# Values live on the device: ops must not inspect them on the host (that would be a transfer).
+HOST_MEMORY = False
+
+_transfers = 0
 
 
 def asarray(a, dtype=None):

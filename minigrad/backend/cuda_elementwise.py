@@ -98,7 +98,10 @@ def _sqrt(a):
 
 @cuda.jit(device=True, inline=True)
 def _abs(a):
-    return abs(a)
+    # not the builtin: this module's own abs() shadows it; "+ 0" turns -0.0 into 0.0 as numpy does
+    if a < 0:
+        return -a
+    return a + 0
 
 
 @cuda.jit(device=True, inline=True)

@@ -2,8 +2,8 @@
 
 matmul(a, b) follows numpy: 1-D operands are promoted to a row (a) or a column
 (b) and the added axis is dropped again; batch axes broadcast. Each block
-computes one TILE x TILE tile of one matrix of the batch (grid axis z), staging
-TILE-wide strips of a and b through shared memory so each global element is read
+computes one tile x tile tile of one matrix of the batch (grid axis z), staging
+tile-wide strips of a and b through shared memory so each global element is read
 once per tile instead of once per multiply.
 """
 
@@ -14,17 +14,22 @@ from numba import cuda
 from .cuda_common import broadcast_shape, broadcast_strides, empty, flat, offset_of, pad, size_of
 from .cuda_shape import astype
 
-TILE = 16
 _MAX_GRID_Z = 65535
 _gemms = {}
 
 
-def _gemm_kernel(dtype):
-    """The batched GEMM for one float dtype (shared arrays need their dtype at compile time)."""
-    key = np.dtype(dtype)
+def _tile_for(m, n):
+    """16 x 16 tiles, or 8 x 8 when the output is that small: a 16 x 16 block would
+    leave three quarters of its threads idle (and the simulator pays for each one)."""
+    return 8 if m <= 8 and n <= 8 else 16
+
+
+def _gemm_kernel(dtype, TILE):  # noqa: N803 - a compile-time constant of the kernel
+    """The batched GEMM for one float dtype and tile size (shared arrays are sized at compile time)."""
+    key = (np.dtype(dtype), TILE)
     if key in _gemms:
         return _gemms[key]
-    nb_type = numba.from_dtype(key)
+    nb_type = numba.from_dtype(key[0])
 
     @cuda.jit
     def gemm(a, b, out, m, n, k, batch_shape, a_batch, b_batch, z0):
@@ -77,10 +82,11 @@ def matmul(a, b):
     if out.size:
         shape8, a_batch8 = pad(batch, a_batch)
         b_batch8 = pad(batch, b_batch)[1]
-        kernel = _gemm_kernel(dtype)
+        tile = _tile_for(m, n)
+        kernel = _gemm_kernel(dtype, tile)
         for z0 in range(0, nbatch, _MAX_GRID_Z):  # the grid's z extent is capped by the hardware
-            grid = ((n + TILE - 1) // TILE, (m + TILE - 1) // TILE, min(_MAX_GRID_Z, nbatch - z0))
-            kernel[grid, (TILE, TILE)](flat(a2), flat(b2), flat(out), m, n, k, shape8, a_batch8, b_batch8, z0)
+            grid = ((n + tile - 1) // tile, (m + tile - 1) // tile, min(_MAX_GRID_Z, nbatch - z0))
+            kernel[grid, (tile, tile)](flat(a2), flat(b2), flat(out), m, n, k, shape8, a_batch8, b_batch8, z0)
     if a.ndim == 1 and b.ndim == 1:
         return out.reshape(())
     if a.ndim == 1:
