@@ -23,6 +23,11 @@ class _GradMode:
 
     mode = True
 
+    def __new__(cls, fn=None):
+        # Bare ``@no_grad`` (no parentheses) hands the function in directly, as PyTorch allows.
+        self = super().__new__(cls)
+        return self(fn) if callable(fn) else self
+
     def __enter__(self):
         global _grad_enabled
         self._previous = _grad_enabled

@@ -9,9 +9,10 @@ import numpy as np
 from .tensor import Tensor
 
 _SEPARATOR = "/"  # nests dicts inside the flat .npz namespace; parameter names use "."
+_SCALARS = "__python_values__"  # the keys that hold Python numbers and strings (not 0-d tensors)
 
 
-def _flatten(obj, prefix, out):
+def _flatten(obj, prefix, out, scalars):
     if isinstance(obj, dict):
         if not obj and prefix:
             out[prefix + _SEPARATOR] = np.zeros(0)
@@ -19,11 +20,14 @@ def _flatten(obj, prefix, out):
             key = str(key)
             if _SEPARATOR in key:
                 raise ValueError(f"save: key {key!r} contains {_SEPARATOR!r}, which nests dicts in the file")
-            _flatten(value, f"{prefix}{_SEPARATOR}{key}" if prefix else key, out)
+            _flatten(value, f"{prefix}{_SEPARATOR}{key}" if prefix else key, out, scalars)
     elif isinstance(obj, Tensor):
         out[prefix] = obj.numpy()
-    elif isinstance(obj, (np.ndarray, np.generic, int, float, bool, str)):
+    elif isinstance(obj, np.ndarray):
+        out[prefix] = obj
+    elif isinstance(obj, (np.generic, int, float, bool, str)):
         out[prefix] = np.asarray(obj)
+        scalars.append(prefix)
     else:
         raise TypeError(f"save: cannot store {prefix!r} of type {type(obj).__name__}; use tensors, arrays, numbers, strings or dicts")
 
@@ -36,8 +40,11 @@ def save(obj, path):
     """
     if not isinstance(obj, dict):
         raise TypeError(f"save: expected a dict (e.g. module.state_dict()), got {type(obj).__name__}")
-    flat = {}
-    _flatten(obj, "", flat)
+    flat, scalars = {}, []
+    _flatten(obj, "", flat, scalars)
+    if _SCALARS in flat:
+        raise ValueError(f"save: the key {_SCALARS!r} is reserved")
+    flat[_SCALARS] = np.array(scalars, dtype=str)
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
@@ -62,6 +69,8 @@ def load(path, device="cpu"):
     try:
         with np.load(path, allow_pickle=False) as archive:
             flat = {key: archive[key] for key in archive.files}
+        # Files without the marker (older ones) read every 0-d entry as a Python value.
+        scalars = set(flat.pop(_SCALARS).tolist()) if _SCALARS in flat else None
     except (zipfile.BadZipFile, ValueError, OSError, EOFError) as error:
         raise ValueError(f"load: {path} is not a readable minigrad checkpoint (.npz): {error}") from None
     result = {}
@@ -72,7 +81,8 @@ def load(path, device="cpu"):
             node = node.setdefault(part, {})
         if parts[-1] == "":
             continue  # marker of an empty dict
-        if value.ndim == 0 and value.dtype.kind in "biufU":
+        is_scalar = key in scalars if scalars is not None else value.ndim == 0 and value.dtype.kind in "biufU"
+        if is_scalar:
             node[parts[-1]] = value.item()
         else:
             node[parts[-1]] = Tensor(value, device=device)

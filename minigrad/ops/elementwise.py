@@ -218,7 +218,18 @@ def _binary(function):
     return op
 
 
-add, sub, mul, div, pow = (_binary(f) for f in (Add, Sub, Mul, Div, Pow))
+add, sub, mul, pow = (_binary(f) for f in (Add, Sub, Mul, Pow))
+
+
+def _as_float(x):
+    """Integer and bool inputs of a float-valued op become float32, as PyTorch (never an int result)."""
+    return x if np.issubdtype(x.dtype, np.floating) else cast(x, np.float32)
+
+
+def div(a, b):
+    """True division: two integer operands give float32, as PyTorch."""
+    a, b = promote_pair(a, b)
+    return Div.apply(_as_float(a), _as_float(b))
 
 
 def neg(x):
@@ -226,15 +237,15 @@ def neg(x):
 
 
 def exp(x):
-    return Exp.apply(x)
+    return Exp.apply(_as_float(x))
 
 
 def log(x):
-    return Log.apply(x)
+    return Log.apply(_as_float(x))
 
 
 def sqrt(x):
-    return Sqrt.apply(x)
+    return Sqrt.apply(_as_float(x))
 
 
 def abs(x):
@@ -246,11 +257,11 @@ def relu(x):
 
 
 def sigmoid(x):
-    return Sigmoid.apply(x)
+    return Sigmoid.apply(_as_float(x))
 
 
 def tanh(x):
-    return Tanh.apply(x)
+    return Tanh.apply(_as_float(x))
 
 
 def clamp(x, min=None, max=None):

@@ -36,7 +36,7 @@ class AvgPool2d(Function):
 
 def _pool_args(op, x, kernel_size, stride, padding):
     if x.ndim != 4:
-        raise ValueError(f"{op}: input must be (N, C, H, W), got shape {x.shape}")
+        raise ValueError(f"{op}: input must be (N, C, H, W) or (C, H, W), got shape {x.shape}")
     check_float_input(x, "input", op)
     kernel = pair(kernel_size, "kernel_size", op)
     stride = kernel if stride is None else pair(stride, "stride", op)
@@ -60,19 +60,26 @@ def max_pool2d(x, kernel_size, stride=None, padding=0):
     """The maximum of each f x f window; stride defaults to kernel_size; padding is -inf.
 
     Ties send the gradient to the first maximum in the window (row-major), as PyTorch.
+    A 3-D x (C, H, W) is treated as a batch of one, as PyTorch does.
     """
+    if x.ndim == 3:
+        return max_pool2d(x.unsqueeze(0), kernel_size, stride, padding).squeeze(0)
     return MaxPool2d.apply(x, *_pool_args("max_pool2d", x, kernel_size, stride, padding))
 
 
 def avg_pool2d(x, kernel_size, stride=None, padding=0):
     """The mean of each f x f window; padded zeros count in the mean (count_include_pad, as PyTorch)."""
+    if x.ndim == 3:
+        return avg_pool2d(x.unsqueeze(0), kernel_size, stride, padding).squeeze(0)
     return AvgPool2d.apply(x, *_pool_args("avg_pool2d", x, kernel_size, stride, padding))
 
 
 def adaptive_avg_pool2d(x, output_size):
     """Average-pool to a fixed output size; cell i covers [floor(i n / o), ceil((i + 1) n / o)), as PyTorch."""
+    if x.ndim == 3:
+        return adaptive_avg_pool2d(x.unsqueeze(0), output_size).squeeze(0)
     if x.ndim != 4:
-        raise ValueError(f"adaptive_avg_pool2d: input must be (N, C, H, W), got shape {x.shape}")
+        raise ValueError(f"adaptive_avg_pool2d: input must be (N, C, H, W) or (C, H, W), got shape {x.shape}")
     if isinstance(output_size, int):
         output_size = (output_size, output_size)
     out_h, out_w = (x.shape[2] if output_size[0] is None else output_size[0],

@@ -16,6 +16,8 @@ def normalize_dims(dim, ndim, op):
     if dim is None:
         return tuple(range(ndim))
     dims = (dim,) if isinstance(dim, int) else tuple(dim)
+    if not dims:  # an empty dim list reduces every axis, as PyTorch
+        return tuple(range(ndim))
     normalized = []
     for d in dims:
         span = builtins.max(ndim, 1)  # a 0-d tensor accepts dim 0 and -1, as PyTorch
