@@ -9,9 +9,8 @@ before numba is imported to run all of it on the CPU in numba's simulator.
 """
 
 import numpy as np
-from numba import cuda
 
-from .cuda_common import is_device_array
+from .cuda_common import is_device_array, to_device
 from .cuda_conv import conv2d_backward, conv2d_forward
 from .cuda_elementwise import (abs, add, divide, equal, exp, full, greater, log, maximum, minimum,  # noqa: A004
                                multiply, negative, ones, power, sigmoid, sign, sqrt, subtract, tanh,
@@ -38,11 +37,7 @@ def transfer_count():
 
 def reset_transfer_count():
     global _transfers
-    NAME = "cuda"
-# Values live on the device: ops must not inspect them on the host (that would be a transfer).
-HOST_MEMORY = False
-
-_transfers = 0
+    _transfers = 0
 
 
 def asarray(a, dtype=None):
@@ -55,7 +50,7 @@ def asarray(a, dtype=None):
         return a if dtype is None or np.dtype(dtype) == a.dtype else astype(a, dtype)
     host = np.ascontiguousarray(np.asarray(a, dtype=dtype))
     _transfers += 1
-    return cuda.to_device(host)
+    return to_device(host)
 
 
 def to_numpy(a):

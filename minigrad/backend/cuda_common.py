@@ -27,6 +27,33 @@ def _device_array_types():
 
 DEVICE_ARRAY_TYPES = _device_array_types()
 
+if DEVICE_ARRAY_TYPES[0].__name__ == "FakeCUDAArray":
+    class _SimArray(DEVICE_ARRAY_TYPES[0]):
+        """The simulator's device array with a plain-tuple shape.
+
+        A real DeviceNDArray's ``shape`` is a tuple, so ops may write
+        ``a.shape[-1]``; the simulator's refuses negative indices. This keeps
+        the engine's ops identical on the simulator and on a GPU.
+        """
+
+        @property
+        def shape(self):
+            return tuple(self._ary.shape)
+
+        def reshape(self, *args, **kwargs):
+            return _SimArray(self._ary.reshape(*args, **kwargs))
+
+    def _handout(a):
+        return _SimArray(a._ary, a.stream)
+else:
+    def _handout(a):
+        return a
+
+
+def to_device(host):
+    """Copy a contiguous host array to a new device array."""
+    return _handout(cuda.to_device(host))
+
 
 def is_device_array(a):
     """True for a numba.cuda device array (the simulator's stand-in included)."""
@@ -48,7 +75,7 @@ def launch(kernel, n, *args):
 
 def empty(shape, dtype):
     """An uninitialised device array (allocation only, no transfer)."""
-    return cuda.device_array(tuple(int(s) for s in shape), dtype=np.dtype(dtype))
+    return _handout(cuda.device_array(tuple(int(s) for s in shape), dtype=np.dtype(dtype)))
 
 
 def flat(a):
