@@ -210,9 +210,18 @@ class ToDevice(Function):
         return out
 
 
+def _check_broadcast(op, a, b):
+    """Name the op and both shapes when they cannot broadcast, before numpy says it less clearly."""
+    try:
+        np.broadcast_shapes(a.shape, b.shape)
+    except ValueError:
+        raise ValueError(f"{op}: shapes {a.shape} and {b.shape} cannot be broadcast together") from None
+
+
 def _binary(function):
     def op(a, b):
         a, b = promote_pair(a, b)
+        _check_broadcast(function.op_name(), a, b)
         return function.apply(a, b)
 
     return op
@@ -229,6 +238,7 @@ def _as_float(x):
 def div(a, b):
     """True division: two integer operands give float32, as PyTorch."""
     a, b = promote_pair(a, b)
+    _check_broadcast("div", a, b)
     return Div.apply(_as_float(a), _as_float(b))
 
 
