@@ -163,7 +163,7 @@ ITEMS = [
          "an object goes to the anchor with the highest IoU with its box shape",
          "a tall box goes to the tall anchor, a wide box to the wide one"),
     Item("M3.08", "Landmarks",
-         "the network outputs (l_x, l_y) per landmark; loss = mean squared error; mirroring maps x -> W - x",
+         "the network outputs (l_x, l_y) per landmark; loss = mean squared error; mirroring maps x -> 1 - x (normalised)",
          "mirroring swaps left and right eye"),
     # Module 4: special applications
     Item("M4.01", "Verification is 1:1, recognition is 1:K",

@@ -136,6 +136,20 @@ def _test_name(nodeid):
     return nodeid.split("::")[-1]
 
 
+def _test_names(nodeids):
+    """Test function names, once each (parametrized cases collapse into one name)."""
+    names = []
+    for nodeid in nodeids:
+        name = _test_name(nodeid).split("[")[0]
+        if name not in names:
+            names.append(name)
+    return names
+
+
+def _title(item):
+    return item.title + (" (erratum)" if item.erratum else "")
+
+
 def _marks():
     encoding = (getattr(sys.stdout, "encoding", None) or "").lower()
     return MARKS if "utf" in encoding else ASCII_MARKS
@@ -184,7 +198,7 @@ def report(collector, items, modules, args, out=None):
     marks = _marks()
     chosen = [item for item in items if args.module is None or item.module == args.module]
     counts = {PROVED: 0, FAILED: 0, MISSING: 0, SKIPPED: 0}
-    width = max(len(item.title) for item in chosen)
+    width = max(len(_title(item)) for item in chosen)
     module = None
     for item in chosen:
         if item.module != module:
@@ -192,11 +206,8 @@ def report(collector, items, modules, args, out=None):
             print(f"\nModule {module}: {modules[module]}", file=out)
         status, nodeids = collector.status(item.id)
         counts[status] += 1
-        label = {MISSING: "missing", SKIPPED: "skipped"}.get(status, "")
-        tests = ", ".join(_test_name(n) for n in nodeids) if nodeids else "no test claims this ID"
-        erratum = " [erratum]" if item.erratum else ""
-        tag = f" {label}" if label else ""
-        print(f"  {marks[status]} {item.id}{tag}  {item.title.ljust(width)}{erratum}  [{tests}]", file=out)
+        tests = ", ".join(_test_names(nodeids)) if nodeids else "no test claims this ID"
+        print(f"  {marks[status]} {status:<7}  {item.id}  {_title(item).ljust(width)}  [{tests}]", file=out)
         if status == FAILED:
             for nodeid in nodeids:
                 if collector.outcome.get(nodeid, "failed") == "failed":
