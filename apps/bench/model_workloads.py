@@ -1,0 +1,212 @@
+"""Whole-model workloads and the scaling sweeps, each run the same way on minigrad and on PyTorch.
+
+The model step functions are written once against the API both engines share
+(``model(x)``, ``F.cross_entropy``, ``.backward()``, ``opt.step()``), so the two
+columns time the same algorithm. FLOPs come from ``models.summary`` (the course's
+multiply count; a backward pass is counted as two forwards' worth).
+"""
+
+from .workloads import Workload, rng_array
+
+# The style workload: VGG-16's first three blocks up to relu3_1 (features 0..11), on one image.
+STYLE_LAYERS = (1, 6, 11)  # relu1_1, relu2_1, relu3_1: style at all three, content at the last
+STYLE_DEPTH, STYLE_SIZE = 12, 128
+SCALE_BATCHES = (1, 2, 4, 8, 16, 32, 64)
+SCALE_SIZES = (32, 56, 64, 112, 160, 224)
+QUICK_BATCHES, QUICK_SIZES = (1, 8), (32, 64)
+SCALE_CHANNELS, SCALE_BATCH_SIZE, SCALE_SIZE_BATCH = 64, 32, 1
+
+
+def _engine(peer):
+    """(engine module, functional module, optim module, models namespace) for minigrad or torch."""
+    if peer == "minigrad":
+        import minigrad as engine
+        import minigrad.functional as F
+        from minigrad import optim
+
+        import models
+        return engine, F, optim, models
+    import torch as engine
+    import torch.nn.functional as F
+    from torch import optim
+
+    from . import torch_models
+    return engine, F, optim, torch_models
+
+
+def _tensor(peer, array, requires_grad=False):
+    engine = _engine(peer)[0]
+    if peer == "minigrad":
+        return engine.tensor(array, requires_grad=requires_grad)
+    return engine.from_numpy(array).requires_grad_(requires_grad)
+
+
+def _labels(peer, n, classes, seed=0):
+    import numpy as np
+
+    y = np.random.default_rng(seed).integers(0, classes, n).astype(np.int64)
+    return _tensor(peer, y)
+
+
+def _lenet_step(peer):
+    def setup():
+        engine, F, optim, zoo = _engine(peer)
+        engine.manual_seed(0)
+        model = zoo.lenet5()
+        opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+        x, y = _tensor(peer, rng_array((64, 1, 32, 32), 20)), _labels(peer, 64, 10)
+
+        def step():
+            loss = F.cross_entropy(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        return step
+    return setup
+
+
+def _train_fwd_bwd(peer, name, batch, size):
+    def setup():
+        engine, F, _, zoo = _engine(peer)
+        engine.manual_seed(0)
+        model = getattr(zoo, name)()
+        model.train()
+        x, y = _tensor(peer, rng_array((batch, 3, size, size), 21)), _labels(peer, batch, 1000)
+
+        def step():
+            model.zero_grad()
+            F.cross_entropy(model(x), y).backward()
+        return step
+    return setup
+
+
+def _inference(peer, name, batch, size):
+    def setup():
+        engine, _, _, zoo = _engine(peer)
+        engine.manual_seed(0)
+        model = getattr(zoo, name)()
+        model.eval()
+        x = _tensor(peer, rng_array((batch, 3, size, size), 22))
+
+        def forward():
+            with engine.no_grad():
+                model(x)
+        return forward
+    return setup
+
+
+def _style_loss(acts, grams, content):
+    """sum_l ||G(a_l) - G_l||^2 + 1/2 ||a_last - content||^2 with G(a) = A A^T / (n_H n_W), A = a as (n_C, n_H n_W)."""
+    total = 0.5 * ((acts[-1] - content) ** 2).sum()
+    for a, target in zip(acts, grams):
+        flat = a.reshape(a.shape[1], a.shape[2] * a.shape[3])
+        total = total + ((flat @ flat.T * (1.0 / flat.shape[1]) - target) ** 2).sum()
+    return total
+
+
+def _style_step(peer, size):
+    """One Adam step on the image's pixels; the network's weights are frozen (gradient w.r.t. the input only)."""
+    def setup():
+        engine, _, optim, zoo = _engine(peer)
+        engine.manual_seed(0)
+        vgg = zoo.vgg16() if peer == "minigrad" else None
+        layers = list(vgg.features)[:STYLE_DEPTH] if vgg is not None else list(zoo.vgg16_features())[:STYLE_DEPTH]
+        for layer in layers:
+            layer.requires_grad_(False)
+
+        def activations(x):
+            acts = []
+            for i, layer in enumerate(layers):
+                x = layer(x)
+                if i in STYLE_LAYERS:
+                    acts.append(x)
+            return acts
+
+        with engine.no_grad():
+            style = activations(_tensor(peer, rng_array((1, 3, size, size), 23)))
+            grams = [(a.reshape(a.shape[1], -1) @ a.reshape(a.shape[1], -1).T) * (1.0 / (a.shape[2] * a.shape[3]))
+                     for a in style]
+            content = activations(_tensor(peer, rng_array((1, 3, size, size), 24)))[-1]
+        image = _tensor(peer, rng_array((1, 3, size, size), 25), requires_grad=True)
+        opt = optim.Adam([image], lr=0.01)
+
+        def step():
+            opt.zero_grad()
+            _style_loss(activations(image), grams, content).backward()
+            opt.step()
+        return step
+    return setup
+
+
+def _block_step(peer, batch, size):
+    """One BasicBlock(64, 64) forward+backward in training mode, input gradient included (as inside a network)."""
+    def setup():
+        engine, _, _, zoo = _engine(peer)
+        engine.manual_seed(0)
+        block = zoo.BasicBlock(SCALE_CHANNELS, SCALE_CHANNELS)
+        block.train()
+        x = _tensor(peer, rng_array((batch, SCALE_CHANNELS, size, size), 26), requires_grad=True)
+
+        def step():
+            block.zero_grad()
+            x.grad = None
+            block(x).sum().backward()
+        return step
+    return setup
+
+
+def _summary_flops(name, input_shape, batch, factor, depth=None):
+    """2 * the course's multiplies for one image (``models.summary``) * batch * factor (3 for fwd+bwd)."""
+    def flops():
+        import models
+        from models import summary
+
+        if name == "vgg16_features":
+            from minigrad import nn
+            model = nn.Sequential(*list(models.vgg16().features)[:depth])
+        elif name == "BasicBlock":
+            model = models.BasicBlock(SCALE_CHANNELS, SCALE_CHANNELS)
+        else:
+            model = getattr(models, name)()
+        return 2.0 * summary(model, input_shape).total_multiplies * batch * factor
+    return flops
+
+
+def model_workloads():
+    both = ("minigrad", "torch")
+    return [
+        Workload(name="lenet5 train step b64 1x32x32", group="model", quick=True,
+                 flops=_summary_flops("lenet5", (1, 32, 32), 64, 3),
+                 setups={p: _lenet_step(p) for p in both}, note="forward, cross-entropy, backward, SGD step"),
+        Workload(name="resnet18 fwd+bwd b8 3x64x64", group="model", quick=True, min_time=0.2,
+                 flops=_summary_flops("resnet18", (3, 64, 64), 8, 3),
+                 setups={p: _train_fwd_bwd(p, "resnet18", 8, 64) for p in both}),
+        Workload(name="vgg16 fwd b1 3x224x224", group="model", min_time=0.2,
+                 flops=_summary_flops("vgg16", (3, 224, 224), 1, 1),
+                 setups={p: _inference(p, "vgg16", 1, 224) for p in both}),
+        Workload(name="resnet50 fwd b1 3x224x224", group="model", min_time=0.2,
+                 flops=_summary_flops("resnet50", (3, 224, 224), 1, 1),
+                 setups={p: _inference(p, "resnet50", 1, 224) for p in both}),
+        Workload(name=f"style step vgg16[:relu3_1] 1x3x{STYLE_SIZE}x{STYLE_SIZE}", group="model",
+                 min_time=1.0, flops=_summary_flops("vgg16_features", (3, STYLE_SIZE, STYLE_SIZE), 1, 3, STYLE_DEPTH),
+                 setups={p: _style_step(p, STYLE_SIZE) for p in both},
+                 note="each sample is one second of optimisation: gradient w.r.t. the image, Adam step"),
+    ]
+
+
+def scaling_workloads():
+    both, c = ("minigrad", "torch"), SCALE_CHANNELS
+    out = []
+    for batch in SCALE_BATCHES:
+        out.append(Workload(
+            name=f"BasicBlock({c}) fwd+bwd b{batch} {c}x{SCALE_BATCH_SIZE}x{SCALE_BATCH_SIZE}", group="scale-batch",
+            x=batch, quick=batch in QUICK_BATCHES, min_time=0.1,
+            flops=_summary_flops("BasicBlock", (c, SCALE_BATCH_SIZE, SCALE_BATCH_SIZE), batch, 3),
+            setups={p: _block_step(p, batch, SCALE_BATCH_SIZE) for p in both}))
+    for size in SCALE_SIZES:
+        out.append(Workload(
+            name=f"BasicBlock({c}) fwd+bwd b{SCALE_SIZE_BATCH} {c}x{size}x{size}", group="scale-size",
+            x=size, quick=size in QUICK_SIZES, min_time=0.1,
+            flops=_summary_flops("BasicBlock", (c, size, size), SCALE_SIZE_BATCH, 3),
+            setups={p: _block_step(p, SCALE_SIZE_BATCH, size) for p in both}))
+    return out

@@ -1,0 +1,75 @@
+"""`minigrad bench`: time minigrad against PyTorch, a plain numpy engine and the machine's GEMM peak.
+
+Prints one row per workload (median and min-max per peer, the ratios, GFLOP/s and
+the percentage of the GEMM peak) and writes, under ``--out``: bench.json (every
+figure, the machine, the load), bench.md (the table in Markdown), ratios.png and
+scaling.png. ``--quick`` runs a subset in about a minute, the full suite takes
+under 15 minutes. The suite itself lives in ``apps.bench``.
+"""
+
+import sys
+
+
+def register(subparsers):
+    parser = subparsers.add_parser(
+        "bench",
+        help="benchmark minigrad against PyTorch, a numpy im2col engine and the GEMM peak",
+        description="Run the benchmark suite: conv2d on nine shapes, pooling, a matmul, a tiny op's overhead, "
+        "whole models (LeNet-5, ResNet-18/50, VGG-16, a style-transfer step) and the scaling of one ResNet block. "
+        "Peers are timed interleaved in one process; PyTorch is used when installed.",
+    )
+    parser.add_argument("--quick", action="store_true", help="a subset with shorter samples: about a minute")
+    parser.add_argument("--out", default="bench-results", help="directory for bench.json, bench.md and the PNGs "
+                        "(default: bench-results/)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads for minigrad (Numba), numpy's BLAS and PyTorch alike (default: Numba's default)")
+    parser.add_argument("--only", metavar="PATTERN", default=None,
+                        help="only workloads whose name or group matches this regex, e.g. 'conv2d fwd' or 'resnet|lenet'")
+    parser.add_argument("--rounds", type=int, default=None, help="timed rounds per workload (default: 7, --quick: 3)")
+    parser.add_argument("--no-torch", action="store_true", help="leave PyTorch out even when it is installed")
+    parser.add_argument("--no-jit", action="store_true", help="skip the JIT compile probe (fresh processes)")
+    parser.add_argument("--list", action="store_true", help="list the workloads that would run, and exit")
+    parser.set_defaults(func=run)
+
+
+def run(args):
+    from apps.bench import report, suite
+    from apps.bench.workloads import all_workloads
+
+    if args.threads is not None and args.threads < 1:
+        print(f"error: --threads must be at least 1, got {args.threads}", file=sys.stderr)
+        return 2
+    chosen = suite.select(all_workloads(), quick=args.quick, only=args.only)
+    if not chosen:
+        print(f"error: no workload matches --only {args.only!r} (see minigrad bench --list)", file=sys.stderr)
+        return 2
+    if args.list:
+        for w in chosen:
+            print(f"{w.group:<12} {w.name}  [{', '.join(w.setups)}]")
+        return 0
+    result = suite.run_suite(
+        quick=args.quick, only=args.only, threads=args.threads, rounds=args.rounds,
+        use_torch=not args.no_torch, jit=not args.no_jit, command=_reconstruct(args),
+    )
+    paths = report.write_all(result, args.out)
+    print(report.text_table(result))
+    print("\nwrote " + ", ".join(paths.values()))
+    failed = any(r["errors"] or "minigrad" not in r["peers"] for r in result["results"])
+    return 1 if failed else 0
+
+
+def _reconstruct(args):
+    parts = ["minigrad bench"]
+    if args.quick:
+        parts.append("--quick")
+    for flag in ("threads", "only", "rounds"):
+        value = getattr(args, flag)
+        if value is not None:
+            parts.append(f"--{flag} {value!r}" if flag == "only" else f"--{flag} {value}")
+    if args.out != "bench-results":
+        parts.append(f"--out {args.out}")
+    if args.no_torch:
+        parts.append("--no-torch")
+    if args.no_jit:
+        parts.append("--no-jit")
+    return " ".join(parts)
