@@ -1,0 +1,254 @@
+"""2-D convolution on the CPU: im2col/col2im gathers compiled by Numba, one BLAS GEMM per batch chunk.
+
+Course notation: an input of n_c channels and n x n pixels, a filter of f x f,
+padding p and stride s give an output of floor((n + 2p - f) / s) + 1 pixels per
+side (here the padding may differ per side, so 2p becomes p_top + p_bottom).
+
+Layout of the workspace: ``cols`` is (n_c * f_h * f_w, nb, n_H, n_W), row k = (c, i, j)
+holding, for every output pixel of the nb images of a chunk, the input value under
+filter offset (i, j) of channel c. Then y = W (n_c', K) @ cols (K, nb * n_H * n_W)
+is one large GEMM. The workspace is capped (``WORKSPACE_BYTES``) by chunking the
+batch, so memory does not grow with the batch size.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+from .threads import kernel_call, matmul as _mm
+
+# Workspace cap per call (cols, its gradient and the GEMM output of a chunk). A
+# single image is always processed whole, even if it alone exceeds the cap
+# (VGG-16's widest layer, 64 x 3 x 3 over 224 x 224, needs 116 MB in float32).
+WORKSPACE_BYTES = 128 << 20
+
+
+def out_size(n, p_total, f, s):
+    """floor((n + p_total - f) / s) + 1: the course's output size, p_total = both sides."""
+    return (n + p_total - f) // s + 1
+
+
+@njit(cache=True)
+def _valid_range(j, p_l, s_w, width, w_o):
+    """Output columns ow whose input column ow * s_w + j - p_l falls inside [0, width)."""
+    lo = 0
+    if p_l - j > 0:
+        lo = (p_l - j + s_w - 1) // s_w
+    hi = (width - 1 + p_l - j) // s_w + 1 if width - 1 + p_l - j >= 0 else 0
+    if hi > w_o:
+        hi = w_o
+    if lo > hi:
+        lo = hi
+    return lo, hi
+
+
+@njit(parallel=True, cache=True)
+def _im2col(x, n0, cols, f_h, f_w, s_h, s_w, p_t, p_l):
+    n_b, h_o, w_o = cols.shape[1], cols.shape[2], cols.shape[3]
+    n_ch, height, width = x.shape[1], x.shape[2], x.shape[3]
+    rows = n_ch * f_h * f_w
+    # Each thread owns whole (k, n) slabs of cols: pure copies, no shared writes.
+    # Rows are short (n_W'), so the loop indexes directly instead of slicing.
+    for t in prange(rows * n_b):
+        k = t // n_b
+        n = t % n_b
+        c = k // (f_h * f_w)
+        i = (k // f_w) % f_h
+        j = k % f_w
+        lo, hi = _valid_range(j, p_l, s_w, width, w_o)
+        for oh in range(h_o):
+            h = oh * s_h + i - p_t
+            if h < 0 or h >= height:
+                for ow in range(w_o):
+                    cols[k, n, oh, ow] = 0
+                continue
+            for ow in range(lo):
+                cols[k, n, oh, ow] = 0
+            base = j - p_l
+            for ow in range(lo, hi):
+                cols[k, n, oh, ow] = x[n0 + n, c, h, ow * s_w + base]
+            for ow in range(hi, w_o):
+                cols[k, n, oh, ow] = 0
+
+
+@njit(parallel=True, cache=True)
+def _col2im(gcols, n0, gx, f_h, f_w, s_h, s_w, p_t, p_l):
+    n_b, h_o, w_o = gcols.shape[1], gcols.shape[2], gcols.shape[3]
+    n_ch, height, width = gx.shape[1], gx.shape[2], gx.shape[3]
+    # Each thread owns whole input rows gx[n, c, h] and gathers every column entry
+    # that read from it, so overlapping windows never race and nothing is atomic.
+    for t in prange(n_b * n_ch * height):
+        h = t % height
+        c = (t // height) % n_ch
+        n = t // (height * n_ch)
+        for q in range(width):
+            gx[n0 + n, c, h, q] = 0
+        for i in range(f_h):
+            q = h + p_t - i
+            if q < 0 or q % s_h != 0 or q // s_h >= h_o:
+                continue
+            oh = q // s_h
+            for j in range(f_w):
+                k = (c * f_h + i) * f_w + j
+                lo, hi = _valid_range(j, p_l, s_w, width, w_o)
+                base = j - p_l
+                for ow in range(lo, hi):
+                    gx[n0 + n, c, h, ow * s_w + base] += gcols[k, n, oh, ow]
+
+
+def _geometry(x, w, stride, padding):
+    n_img, n_ch, height, width = x.shape
+    c_out, c_in, f_h, f_w = w.shape
+    assert c_in == n_ch, "conv2d: channel mismatch (the op should have caught it)"
+    s_h, s_w = int(stride[0]), int(stride[1])
+    p_t, p_b, p_l, p_r = (int(v) for v in padding)
+    h_o = out_size(height, p_t + p_b, f_h, s_h)
+    w_o = out_size(width, p_l + p_r, f_w, s_w)
+    return n_img, c_out, n_ch * f_h * f_w, h_o, w_o, (f_h, f_w, s_h, s_w, p_t, p_l)
+
+
+def _is_pointwise(w, stride, padding):
+    """1 x 1 filter, stride 1, no padding: the input already is its own im2col."""
+    return w.shape[2] == 1 and w.shape[3] == 1 and tuple(stride) == (1, 1) and not any(padding)
+
+
+def _transposed_is_cheaper(w, stride, padding):
+    """Stride 1 with fewer output than input channels: dx as a convolution of dy is
+    smaller than col2im (its im2col has n_c' f^2 rows instead of n_c f^2)."""
+    f_h, f_w = w.shape[2], w.shape[3]
+    p_t, p_b, p_l, p_r = padding
+    fits = max(p_t, p_b) <= f_h - 1 and max(p_l, p_r) <= f_w - 1
+    return tuple(stride) == (1, 1) and fits and w.shape[0] < w.shape[1]
+
+
+def _input_grad_as_conv(gy, w, padding):
+    """dx = dy, padded by f - 1 - p, cross-correlated with W flipped and transposed."""
+    f_h, f_w = w.shape[2], w.shape[3]
+    p_t, p_b, p_l, p_r = padding
+    w_t = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
+    pad = (f_h - 1 - p_t, f_h - 1 - p_b, f_w - 1 - p_l, f_w - 1 - p_r)
+    return _forward(gy, w_t, None, (1, 1), pad)
+
+
+def _chunk(per_image_bytes, n_img):
+    return max(1, min(n_img, WORKSPACE_BYTES // max(per_image_bytes, 1)))
+
+
+class _Workspace:
+    """Flat buffers reused across the chunks of one call; views are always contiguous."""
+
+    def __init__(self, dtype):
+        self.dtype = dtype
+        self.bufs = {}
+
+    def get(self, name, shape):
+        size = int(np.prod(shape))
+        buf = self.bufs.get(name)
+        if buf is None or buf.size < size:
+            buf = self.bufs[name] = np.empty(size, self.dtype)
+        return buf[:size].reshape(shape)
+
+
+def conv2d_forward(x, w, b, stride, padding):
+    """y[n, k, h, w] = sum_{c, i, j} x_pad[n, c, h*s + i, w*s + j] * W[k, c, i, j] + b[k].
+
+    x: (m, n_c, n_H, n_W); W: (n_c', n_c, f, f); output (m, n_c', n_H', n_W') with
+    n_H' = floor((n_H + p_top + p_bottom - f) / s) + 1 (likewise for the width).
+    """
+    with kernel_call():
+        return _forward(x, w, b, stride, padding)
+
+
+def _forward(x, w, b, stride, padding):
+    x = np.ascontiguousarray(x)
+    w = np.ascontiguousarray(w, dtype=x.dtype)
+    n_img, c_out, rows, h_o, w_o, geo = _geometry(x, w, stride, padding)
+    pix = h_o * w_o
+    w2 = w.reshape(c_out, rows)
+    y = np.empty((n_img, c_out, h_o, w_o), x.dtype)
+    y3 = y.reshape(n_img, c_out, pix)
+    if _is_pointwise(w, stride, padding):
+        x3 = x.reshape(n_img, rows, pix)
+        for n in range(n_img):
+            _mm(w2, x3[n], y3[n])
+    else:
+        ws = _Workspace(x.dtype)
+        n_b = _chunk((rows + c_out) * pix * x.itemsize, n_img)
+        for n0 in range(0, n_img, n_b):
+            m = min(n_b, n_img - n0)
+            cols = ws.get("cols", (rows, m, h_o, w_o))
+            _im2col(x, n0, cols, *geo)
+            if m == 1:
+                _mm(w2, cols.reshape(rows, pix), y3[n0])
+            else:
+                out = ws.get("out", (c_out, m, pix))
+                _mm(w2, cols.reshape(rows, m * pix), out.reshape(c_out, m * pix))
+                y3[n0:n0 + m] = out.transpose(1, 0, 2)
+    if b is not None:
+        y3 += np.asarray(b, dtype=x.dtype)[None, :, None]
+    return y
+
+
+def conv2d_backward(grad_y, x, w, stride, padding, needs):
+    """Gradients of conv2d_forward: (dx, dW, db), None where ``needs`` says False.
+
+    dW = sum over the batch of dy (n_c', n_H' n_W') @ cols^T; dx = col2im(W^T @ dy),
+    the column gradient added back onto the f x f windows it came from; db = sum of dy.
+    """
+    with kernel_call():
+        return _backward(grad_y, x, w, stride, padding, needs)
+
+
+def _backward(grad_y, x, w, stride, padding, needs):
+    need_x, need_w, need_b = (bool(v) for v in needs)
+    x = np.ascontiguousarray(x)
+    w = np.ascontiguousarray(w, dtype=x.dtype)
+    gy = np.ascontiguousarray(grad_y, dtype=x.dtype)
+    n_img, c_out, rows, h_o, w_o, geo = _geometry(x, w, stride, padding)
+    pix = h_o * w_o
+    w2 = w.reshape(c_out, rows)
+    gy3 = gy.reshape(n_img, c_out, pix)
+    gb = gy3.sum(axis=(0, 2)) if need_b else None
+    gx = None
+    gw2 = np.zeros((c_out, rows), x.dtype) if need_w else None
+    if need_x and _transposed_is_cheaper(w, stride, padding):
+        gx = _input_grad_as_conv(gy, w, padding)
+        need_x = False
+    elif need_x:
+        gx = np.empty_like(x)
+    if not (need_x or need_w):
+        return gx, (gw2.reshape(w.shape) if need_w else None), gb
+    if _is_pointwise(w, stride, padding):
+        x3 = x.reshape(n_img, rows, pix)
+        tmp = np.empty((c_out, rows), x.dtype)
+        for n in range(n_img):
+            if need_x:
+                _mm(w2.T, gy3[n], gx[n].reshape(rows, pix))
+            if need_w:
+                _mm(gy3[n], x3[n].T, gw2 if n == 0 else tmp)
+                if n:
+                    gw2 += tmp
+        return gx, (gw2.reshape(w.shape) if need_w else None), gb
+
+    ws = _Workspace(x.dtype)
+    per_image = ((need_w + need_x) * rows + c_out) * pix * x.itemsize
+    n_b = _chunk(per_image, n_img)
+    for n0 in range(0, n_img, n_b):
+        m = min(n_b, n_img - n0)
+        if m == 1:
+            gy_t = gy3[n0]
+        else:
+            gy_t = ws.get("gy_t", (c_out, m, pix))
+            gy_t[...] = gy3[n0:n0 + m].transpose(1, 0, 2)
+        gy_t = gy_t.reshape(c_out, m * pix)
+        if need_w:
+            cols = ws.get("cols", (rows, m, h_o, w_o))
+            _im2col(x, n0, cols, *geo)
+            tmp = gw2 if n0 == 0 else ws.get("gw", gw2.shape)
+            _mm(gy_t, cols.reshape(rows, m * pix).T, tmp)
+            if n0:
+                gw2 += tmp
+        if need_x:
+            gcols = ws.get("gcols", (rows, m, h_o, w_o))
+            _mm(w2.T, gy_t, gcols.reshape(rows, m * pix))
+            _col2im(gcols, n0, gx, *geo)
+    return gx, (gw2.reshape(w.shape) if need_w else None), gb

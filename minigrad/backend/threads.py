@@ -1,0 +1,120 @@
+"""Thread policy: one set of workers at a time, none of them spinning while another works.
+
+Numba's parallel workers and the BLAS library's workers both want every core.
+Measured on 2 cores, a conv (im2col in Numba, GEMM in OpenBLAS) stalled 2-8x when
+they alternated: OpenBLAS workers busy-wait after a GEMM, and Numba's default
+OpenMP layer spins after a parallel region, so each steals the cores the other
+needs. The policy, applied whatever was imported first:
+
+* Numba runs on its ``workqueue`` layer, whose idle workers sleep on a condition
+  variable instead of spinning (set before Numba's first parallel launch).
+* Inside a minigrad kernel call BLAS is held at one thread (``kernel_call``), so its
+  workers stay asleep, and a large GEMM is split into column (or row) blocks that
+  ``matmul`` runs on a small pool of Python threads, one BLAS call each; numpy
+  releases the GIL in BLAS, so the blocks run in parallel on all cores.
+* Outside our kernels BLAS keeps the user's setting.
+"""
+
+import contextlib
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+# Below this many multiply-adds a single one-thread GEMM beats handing work to a pool.
+_SPLIT_MIN_MACS = 1 << 21
+_state = {"blas": None, "pool": None, "workers": None, "layer": None}
+
+
+def configure_threads():
+    """Pick Numba's workqueue layer unless the user chose one or Numba already started."""
+    import numba
+    from numba.np.ufunc import parallel
+
+    if "NUMBA_THREADING_LAYER" in os.environ:
+        _state["layer"] = "user's NUMBA_THREADING_LAYER"
+    elif getattr(parallel, "_is_initialized", False):
+        _state["layer"] = "already started before minigrad was imported"
+    else:
+        numba.config.THREADING_LAYER = "workqueue"
+        _state["layer"] = "workqueue (set by minigrad)"
+
+
+def _workers():
+    if _state["workers"] is None:
+        import numba
+        _state["workers"] = max(1, int(numba.config.NUMBA_NUM_THREADS))
+    return _state["workers"]
+
+
+def _blas_controllers():
+    if _state["blas"] is None:
+        from threadpoolctl import ThreadpoolController
+        _state["blas"] = [c for c in ThreadpoolController().lib_controllers if c.user_api == "blas"]
+    return _state["blas"]
+
+
+@contextlib.contextmanager
+def kernel_call():
+    """Hold every loaded BLAS at one thread for the duration of a kernel call."""
+    controllers = _blas_controllers()
+    before = [c.num_threads for c in controllers]
+    for c, n in zip(controllers, before):
+        if n != 1:
+            c.set_num_threads(1)
+    try:
+        yield
+    finally:
+        for c, n in zip(controllers, before):
+            if n != 1:
+                c.set_num_threads(n)
+
+
+def matmul(a, b, out):
+    """out = a @ b (2-D), as one single-threaded BLAS call per worker on disjoint blocks."""
+    m, n = out.shape
+    parts = _workers()
+    if parts == 1 or m * n * a.shape[1] < _SPLIT_MIN_MACS:
+        return np.matmul(a, b, out=out)
+    if _state["pool"] is None:
+        _state["pool"] = ThreadPoolExecutor(parts - 1, thread_name_prefix="minigrad-gemm")
+    # Each worker owns a block of out's columns (or rows when out is tall): no overlap.
+    if n >= m:
+        cuts = [n * i // parts for i in range(parts + 1)]
+        jobs = [(a, b[:, lo:hi], out[:, lo:hi]) for lo, hi in zip(cuts, cuts[1:])]
+    else:
+        cuts = [m * i // parts for i in range(parts + 1)]
+        jobs = [(a[lo:hi], b, out[lo:hi]) for lo, hi in zip(cuts, cuts[1:])]
+    futures = [_state["pool"].submit(np.matmul, x, y, out=o) for x, y, o in jobs[1:]]
+    np.matmul(jobs[0][0], jobs[0][1], out=jobs[0][2])
+    for f in futures:
+        f.result()
+    return out
+
+
+def describe_threads():
+    """What `minigrad info` shows: the Numba layer and threads, and every thread pool."""
+    import numba
+    from threadpoolctl import threadpool_info
+
+    try:
+        layer = numba.threading_layer()
+    except ValueError:
+        layer = f"{numba.config.THREADING_LAYER} (not started yet)"
+    pools = [
+        {"api": p.get("internal_api"), "library": os.path.basename(p.get("filepath", "")),
+         "version": p.get("version"), "threads": p.get("num_threads")}
+        for p in threadpool_info()
+    ]
+    env = ("NUMBA_NUM_THREADS", "NUMBA_THREADING_LAYER", "OMP_NUM_THREADS",
+           "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+    return {
+        "cpu_count": os.cpu_count(),
+        "numba_threading_layer": layer,
+        "numba_layer_choice": _state["layer"],
+        "numba_threads": numba.get_num_threads(),
+        "gemm_workers": _workers(),
+        "blas_threads_inside_kernels": 1,
+        "thread_pools": pools,
+        "env": {k: os.environ[k] for k in env if k in os.environ},
+    }
