@@ -13,30 +13,31 @@ torchvision's attribute names and nn.Sequential indices, so each key of torchvis
   ``fc.{weight,bias}``; torchvision's ``aux1.*`` and ``aux2.*`` (auxiliary heads, present
   only with ``aux_logits=True``) have no counterpart and are dropped.
 
-Batch norm: ``weight``, ``bias``, ``running_mean`` and ``running_var`` map one to one.
-torchvision's ``num_batches_tracked`` (a step counter used only when BatchNorm2d has
-``momentum=None``) is not part of the mapping: minigrad's BatchNorm2d always uses its
-momentum, so :func:`from_torchvision` drops those keys.
+Batch norm: ``weight``, ``bias``, ``running_mean``, ``running_var`` and the step counter
+``num_batches_tracked`` (a 0-d int64 tensor) all map one to one: minigrad's BatchNorm2d
+has the same buffers, so the mapping includes ``num_batches_tracked`` and a state dict
+saved from either side has exactly the other's keys (GoogLeNet's aux heads aside).
 """
 
 import numpy as np
 
-DROPPED_SUFFIXES = ("num_batches_tracked",)
 DROPPED_PREFIXES = ("aux1.", "aux2.")
 
 
 def from_torchvision(state_dict):
-    """A torchvision state dict as {key: float32 numpy array}, ready for ``load_state_dict``.
+    """A torchvision state dict as {key: numpy array}, ready for ``load_state_dict``.
 
     Converts each value (a torch tensor, or anything ``np.asarray`` takes) to a host
-    numpy array, and drops ``*.num_batches_tracked`` and GoogLeNet's ``aux1.*``/``aux2.*``.
+    numpy array (floating point as float32, the counters as int64) and drops GoogLeNet's
+    ``aux1.*``/``aux2.*``; every other key is kept as it is.
     Usage: ``model = models.resnet18(); model.load_state_dict(from_torchvision(tv_sd))``.
     """
     out = {}
     for key, value in state_dict.items():
-        if key.endswith(DROPPED_SUFFIXES) or key.startswith(DROPPED_PREFIXES):
+        if key.startswith(DROPPED_PREFIXES):
             continue
         if hasattr(value, "detach"):              # a torch tensor, possibly on a GPU
             value = value.detach().cpu().numpy()
-        out[key] = np.asarray(value, dtype=np.float32)
+        value = np.asarray(value)
+        out[key] = value.astype(np.float32 if np.issubdtype(value.dtype, np.floating) else np.int64)
     return out
