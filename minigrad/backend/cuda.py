@@ -48,7 +48,7 @@ def asarray(a, dtype=None):
     global _transfers
     if is_device_array(a):
         return a if dtype is None or np.dtype(dtype) == a.dtype else astype(a, dtype)
-    host = np.ascontiguousarray(np.asarray(a, dtype=dtype))
+    host = np.asarray(a, dtype=dtype, order="C")  # (np.ascontiguousarray would turn 0-d into 1-d)
     _transfers += 1
     return to_device(host)
 

@@ -44,6 +44,7 @@ def test_transfer_roundtrip_counts_and_keeps_dtype():
     assert B.asarray(d) is d and B.transfer_count() == 3  # a device array is not copied again
     non_contiguous = B.asarray(a.T)
     assert np.array_equal(host(non_contiguous), a.T)
+    assert host(B.asarray(np.float64(2.5))).shape == ()  # 0-d stays 0-d
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
