@@ -56,7 +56,7 @@ def _blas_controllers():
 
 @contextlib.contextmanager
 def kernel_call():
-    """Hold every loaded BLAS at one thread for the duration of a kernel call."""
+    """Hold the BLAS libraries loaded at the first call (numpy's) at one thread meanwhile."""
     controllers = _blas_controllers()
     before = [c.num_threads for c in controllers]
     for c, n in zip(controllers, before):

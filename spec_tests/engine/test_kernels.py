@@ -1,0 +1,243 @@
+"""The CPU conv and pool kernels against slow, obviously-correct numpy loops over windows.
+
+Each reference below pads explicitly and visits every output window in a Python
+loop, so it shares no index arithmetic with the Numba kernels it checks. Shapes,
+strides, paddings (asymmetric for conv) and dtypes are drawn by hypothesis.
+"""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from minigrad.backend import cpu_conv, cpu_pool
+from minigrad.backend.threads import configure_threads, describe_threads, kernel_call
+
+configure_threads()
+FEW = settings(max_examples=30, deadline=None)
+DTYPES = st.sampled_from([np.float32, np.float64])
+
+
+def _tol(dtype):
+    return dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-10)
+
+
+# ----- references ------------------------------------------------------------------
+def conv_ref(x, w, b, stride, padding):
+    (s_h, s_w), (p_t, p_b, p_l, p_r) = stride, padding
+    xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (p_t, p_b), (p_l, p_r)))
+    f_h, f_w = w.shape[2:]
+    h_o = (xp.shape[2] - f_h) // s_h + 1
+    w_o = (xp.shape[3] - f_w) // s_w + 1
+    y = np.zeros((x.shape[0], w.shape[0], h_o, w_o))
+    for oh in range(h_o):
+        for ow in range(w_o):
+            win = xp[:, :, oh * s_h:oh * s_h + f_h, ow * s_w:ow * s_w + f_w]
+            y[:, :, oh, ow] = np.einsum("nchw,kchw->nk", win, w)
+    if b is not None:
+        y += b[None, :, None, None]
+    return y
+
+
+def conv_grads_ref(gy, x, w, stride, padding):
+    (s_h, s_w), (p_t, p_b, p_l, p_r) = stride, padding
+    xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (p_t, p_b), (p_l, p_r)))
+    gxp = np.zeros_like(xp)
+    gw = np.zeros(w.shape)
+    f_h, f_w = w.shape[2:]
+    for oh in range(gy.shape[2]):
+        for ow in range(gy.shape[3]):
+            sl = (slice(None), slice(None), slice(oh * s_h, oh * s_h + f_h), slice(ow * s_w, ow * s_w + f_w))
+            g = gy[:, :, oh, ow]
+            gxp[sl] += np.einsum("nk,kchw->nchw", g, w)
+            gw += np.einsum("nk,nchw->kchw", g, xp[sl])
+    gx = gxp[:, :, p_t:p_t + x.shape[2], p_l:p_l + x.shape[3]]
+    return gx, gw, gy.sum(axis=(0, 2, 3))
+
+
+def pool_ref(x, kernel, stride, padding, kind):
+    """(y, argmax, dx for an upstream gradient of all ones scaled by position)."""
+    (f_h, f_w), (s_h, s_w), (p_h, p_w) = kernel, stride, padding
+    n, c, height, width = x.shape
+    fill = -np.inf if kind == "max" else 0.0
+    xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (p_h, p_h), (p_w, p_w)), constant_values=fill)
+    h_o = (height + 2 * p_h - f_h) // s_h + 1
+    w_o = (width + 2 * p_w - f_w) // s_w + 1
+    y = np.zeros((n, c, h_o, w_o))
+    arg = np.zeros((n, c, h_o, w_o), np.int64)
+    gy = np.arange(y.size, dtype=np.float64).reshape(y.shape) % 7 + 1
+    gxp = np.zeros_like(xp)
+    for a in range(n):
+        for b in range(c):
+            for oh in range(h_o):
+                for ow in range(w_o):
+                    r, q = oh * s_h, ow * s_w
+                    win = xp[a, b, r:r + f_h, q:q + f_w]
+                    if kind == "max":
+                        k = int(np.argmax(win))  # first maximum in row-major order
+                        i, j = divmod(k, f_w)
+                        y[a, b, oh, ow] = win[i, j]
+                        arg[a, b, oh, ow] = (r + i - p_h) * width + (q + j - p_w)
+                        gxp[a, b, r + i, q + j] += gy[a, b, oh, ow]
+                    else:
+                        y[a, b, oh, ow] = win.sum() / (f_h * f_w)
+                        gxp[a, b, r:r + f_h, q:q + f_w] += gy[a, b, oh, ow] / (f_h * f_w)
+    gx = gxp[:, :, p_h:p_h + height, p_w:p_w + width]
+    return y, arg, gy, gx
+
+
+# ----- strategies ------------------------------------------------------------------
+@st.composite
+def conv_cases(draw):
+    f_h, f_w = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    s = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    pad = tuple(draw(st.integers(0, 2)) for _ in range(4))
+    height = draw(st.integers(max(1, f_h - pad[0] - pad[1]), 9))
+    width = draw(st.integers(max(1, f_w - pad[2] - pad[3]), 9))
+    n, c_in, c_out = draw(st.integers(1, 3)), draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    return (n, c_in, height, width), (c_out, c_in, f_h, f_w), s, pad, draw(DTYPES), draw(st.integers(0, 2**31))
+
+
+@st.composite
+def pool_cases(draw):
+    f_h, f_w = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    s = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    p = (draw(st.integers(0, f_h // 2)), draw(st.integers(0, f_w // 2)))
+    height = draw(st.integers(max(1, f_h - 2 * p[0]), 9))
+    width = draw(st.integers(max(1, f_w - 2 * p[1]), 9))
+    shape = (draw(st.integers(1, 2)), draw(st.integers(1, 3)), height, width)
+    return shape, (f_h, f_w), s, p, draw(DTYPES), draw(st.integers(0, 2**31)), draw(st.booleans())
+
+
+# ----- conv ------------------------------------------------------------------------
+def _check_conv(x_shape, w_shape, stride, pad, dtype, seed, needs=(True, True, True)):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(x_shape).astype(dtype)
+    w = rng.standard_normal(w_shape).astype(dtype)
+    b = rng.standard_normal(w_shape[0]).astype(dtype)
+    y = cpu_conv.conv2d_forward(x, w, b, stride, pad)
+    assert y.dtype == dtype
+    np.testing.assert_allclose(y, conv_ref(x, w, b, stride, pad), **_tol(dtype))
+    gy = rng.standard_normal(y.shape).astype(dtype)
+    got = cpu_conv.conv2d_backward(gy, x, w, stride, pad, needs)
+    for need, g, ref in zip(needs, got, conv_grads_ref(gy, x, w, stride, pad)):
+        if not need:
+            assert g is None
+            continue
+        assert g.dtype == dtype and g.shape == ref.shape
+        np.testing.assert_allclose(g, ref, **_tol(dtype))
+
+
+@FEW
+@given(conv_cases(), st.tuples(st.booleans(), st.booleans(), st.booleans()))
+def test_conv2d_matches_window_loops(case, needs):
+    _check_conv(*case, needs=needs)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("w_shape, stride, pad", [
+    ((5, 3, 1, 1), (1, 1), (0, 0, 0, 0)),   # pointwise fast path, more outputs than inputs
+    ((2, 6, 1, 1), (1, 1), (0, 0, 0, 0)),   # pointwise, dx through the transposed conv
+    ((2, 6, 3, 3), (1, 1), (1, 1, 1, 1)),   # dx as a conv of dy (stride 1, n_c' < n_c)
+    ((2, 6, 2, 2), (1, 1), (0, 1, 1, 0)),   # the same with "same"-style asymmetric padding
+    ((6, 2, 3, 3), (2, 2), (1, 1, 1, 1)),   # dx through col2im
+])
+def test_conv2d_paths(w_shape, stride, pad, dtype):
+    x_shape = (3, w_shape[1], 7, 6)
+    _check_conv(x_shape, w_shape, stride, pad, dtype, seed=1)
+
+
+def test_conv2d_chunks_the_batch_and_reuses_buffers(monkeypatch):
+    # A tiny cap forces one image per chunk for some calls and uneven chunks for others.
+    for cap in (1, 3000, 7000):
+        monkeypatch.setattr(cpu_conv, "WORKSPACE_BYTES", cap)
+        _check_conv((5, 2, 6, 5), (3, 2, 3, 2), (1, 2), (1, 0, 2, 1), np.float64, seed=cap)
+        _check_conv((5, 4, 6, 5), (2, 4, 3, 3), (1, 1), (1, 1, 1, 1), np.float32, seed=cap)
+
+
+# ----- pool ------------------------------------------------------------------------
+def _pool_input(rng, shape, dtype, ties):
+    # Small integers make ties common, so the first-maximum rule is exercised.
+    if ties:
+        return rng.integers(0, 3, shape).astype(dtype)
+    return rng.standard_normal(shape).astype(dtype)
+
+
+@FEW
+@given(pool_cases())
+def test_max_pool2d_matches_window_loops(case):
+    shape, kernel, stride, pad, dtype, seed, ties = case
+    x = _pool_input(np.random.default_rng(seed), shape, dtype, ties)
+    y_ref, arg_ref, gy, gx_ref = pool_ref(x, kernel, stride, pad, "max")
+    y, arg = cpu_pool.max_pool2d_forward(x, kernel, stride, pad)
+    assert y.dtype == dtype and arg.shape == y.shape
+    np.testing.assert_array_equal(y, y_ref.astype(dtype))
+    np.testing.assert_array_equal(arg, arg_ref)
+    gx = cpu_pool.max_pool2d_backward(gy.astype(dtype), arg, shape, kernel, stride, pad)
+    assert gx.dtype == dtype
+    np.testing.assert_allclose(gx, gx_ref, **_tol(dtype))
+
+
+@FEW
+@given(pool_cases())
+def test_avg_pool2d_matches_window_loops(case):
+    shape, kernel, stride, pad, dtype, seed, ties = case
+    x = _pool_input(np.random.default_rng(seed), shape, dtype, ties)
+    y_ref, _, gy, gx_ref = pool_ref(x, kernel, stride, pad, "avg")
+    y = cpu_pool.avg_pool2d_forward(x, kernel, stride, pad)
+    assert y.dtype == dtype
+    np.testing.assert_allclose(y, y_ref, **_tol(dtype))
+    gx = cpu_pool.avg_pool2d_backward(gy.astype(dtype), shape, kernel, stride, pad)
+    assert gx.dtype == dtype
+    np.testing.assert_allclose(gx, gx_ref, **_tol(dtype))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kernel, stride, pad", [
+    ((2, 2), (2, 2), (0, 0)),   # tiling fast path
+    ((3, 2), (3, 2), (0, 0)),   # tiling, non-square
+    ((3, 3), (2, 2), (1, 1)),   # overlapping windows with padding
+    ((3, 3), (1, 1), (1, 1)),   # heavy overlap: one input wins many windows
+])
+def test_pools_fast_and_overlapping_paths(kernel, stride, pad, dtype):
+    x = _pool_input(np.random.default_rng(0), (2, 3, 6, 6), dtype, ties=True)
+    for kind in ("max", "avg"):
+        y_ref, arg_ref, gy, gx_ref = pool_ref(x, kernel, stride, pad, kind)
+        if kind == "max":
+            y, arg = cpu_pool.max_pool2d_forward(x, kernel, stride, pad)
+            np.testing.assert_array_equal(arg, arg_ref)
+            gx = cpu_pool.max_pool2d_backward(gy.astype(dtype), arg, x.shape, kernel, stride, pad)
+        else:
+            y = cpu_pool.avg_pool2d_forward(x, kernel, stride, pad)
+            gx = cpu_pool.avg_pool2d_backward(gy.astype(dtype), x.shape, kernel, stride, pad)
+        np.testing.assert_allclose(y, y_ref, **_tol(dtype))
+        np.testing.assert_allclose(gx, gx_ref, **_tol(dtype))
+
+
+def test_max_pool2d_first_maximum_wins_on_ties():
+    x = np.ones((1, 1, 4, 4))
+    y, arg = cpu_pool.max_pool2d_forward(x, (2, 2), (2, 2), (0, 0))
+    np.testing.assert_array_equal(arg[0, 0], [[0, 2], [8, 10]])
+    y, arg = cpu_pool.max_pool2d_forward(x, (3, 3), (1, 1), (1, 1))
+    assert arg[0, 0, 0, 0] == 0 and arg[0, 0, 2, 2] == 5
+
+
+# ----- threads ---------------------------------------------------------------------
+def test_kernel_call_restores_blas_threads_and_describe_reports():
+    from threadpoolctl import threadpool_info
+
+    from minigrad.backend import threads
+
+    # The BLAS libraries loaded when minigrad first ran a kernel (numpy's among them).
+    held = {c.filepath for c in threads._blas_controllers()}
+    assert held
+
+    def counts():
+        return [p["num_threads"] for p in threadpool_info() if p["filepath"] in held]
+
+    before = counts()
+    with kernel_call():
+        inside = counts()
+    assert all(n == 1 for n in inside) and counts() == before
+    info = describe_threads()
+    assert info["numba_threads"] >= 1 and "thread_pools" in info and "numba_threading_layer" in info
