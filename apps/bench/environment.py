@@ -13,11 +13,28 @@ import sys
 import tempfile
 
 
+def quiet_openmp():
+    """Make OpenMP runtimes sleep rather than spin while waiting, unless the user chose otherwise.
+
+    Must run before torch (or Numba's omp layer) starts its OpenMP runtime. On a
+    shared machine an idle OpenMP thread that spins steals the core its partner
+    needs: we measured PyTorch's 2-thread BasicBlock step at 0.7-1.3 s spinning
+    against 0.06 s sleeping, with other processes using the cores. Recorded in the JSON.
+    """
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    return os.environ["OMP_WAIT_POLICY"]
+
+
 def set_threads(n):
     """Give minigrad (Numba), numpy's BLAS and PyTorch the same number of threads."""
     import numba
     from threadpoolctl import threadpool_limits
 
+    from minigrad.backend import get_backend
+
+    # minigrad picks Numba's threading layer when its CPU backend is imported; that
+    # must happen before set_num_threads, which starts the layer.
+    get_backend("cpu")
     numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
     # Kept alive for the whole run: the limit lasts as long as this object.
     set_threads.limits = threadpool_limits(limits=n, user_api="blas")
@@ -53,6 +70,7 @@ def describe(threads):
 
     info = collect()
     info["threads"] = threads
+    info["omp_wait_policy"] = os.environ.get("OMP_WAIT_POLICY")
     info["numba_threads"] = numba.get_num_threads()
     try:
         info["numba_threading_layer"] = numba.threading_layer()

@@ -13,7 +13,7 @@ STYLE_LAYERS = (1, 6, 11)  # relu1_1, relu2_1, relu3_1: style at all three, cont
 STYLE_DEPTH, STYLE_SIZE = 12, 128
 SCALE_BATCHES = (1, 2, 4, 8, 16, 32, 64)
 SCALE_SIZES = (32, 56, 64, 112, 160, 224)
-QUICK_BATCHES, QUICK_SIZES = (1, 8), (32, 64)
+QUICK_BATCHES, QUICK_SIZES = (1, 4), (32, 64)
 SCALE_CHANNELS, SCALE_BATCH_SIZE, SCALE_SIZE_BATCH = 64, 32, 1
 
 
@@ -178,7 +178,7 @@ def model_workloads():
         Workload(name="lenet5 train step b64 1x32x32", group="model", quick=True,
                  flops=_summary_flops("lenet5", (1, 32, 32), 64, 3),
                  setups={p: _lenet_step(p) for p in both}, note="forward, cross-entropy, backward, SGD step"),
-        Workload(name="resnet18 fwd+bwd b8 3x64x64", group="model", quick=True, min_time=0.2,
+        Workload(name="resnet18 fwd+bwd b8 3x64x64", group="model", min_time=0.2,
                  flops=_summary_flops("resnet18", (3, 64, 64), 8, 3),
                  setups={p: _train_fwd_bwd(p, "resnet18", 8, 64) for p in both}),
         Workload(name="vgg16 fwd b1 3x224x224", group="model", min_time=0.2,

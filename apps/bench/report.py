@@ -75,7 +75,7 @@ def header_lines(report):
         f"peers used: {', '.join(used)} (numpy = the plain im2col reference engine); "
         f"peak = numpy BLAS square GEMM of the same FLOPs" + (f"; not installed: {', '.join(missing)}" if missing else ""),
         f"machine: {m.get('cpu')}, {m.get('cores')} cores, BLAS {m.get('numpy_blas')}, "
-        f"Numba threading layer {m.get('numba_threading_layer')}",
+        f"Numba threading layer {m.get('numba_threading_layer')}, OMP_WAIT_POLICY={m.get('omp_wait_policy')}",
         "mg/X = minigrad time / X time (2.00x: minigrad takes twice as long; below 1: faster)",
     ]
     return lines

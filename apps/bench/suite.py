@@ -108,6 +108,7 @@ def run_suite(quick=False, only=None, threads=None, rounds=None, use_torch=True,
               command=None, progress=None):
     """Run the benchmark suite; return the report dict (every figure, the machine, the settings)."""
     progress = progress or (lambda line: print(line, file=sys.stderr, flush=True))
+    omp_policy = environment.quiet_openmp()
     threads = threads or environment.default_threads()
     environment.set_threads(threads)
     rounds = rounds or (3 if quick else 7)
@@ -122,7 +123,9 @@ def run_suite(quick=False, only=None, threads=None, rounds=None, use_torch=True,
     for i, workload in enumerate(workloads, 1):
         progress(f"[{i}/{len(workloads)}] {workload.name}")
         # --quick shortens the samples too: it checks that everything runs, in about a minute.
-        results.append(run_workload(workload, peers, rounds, min_time_scale=0.3 if quick else 1.0))
+        # (the warm call that sizes the samples is warm-up enough for a smoke run)
+        results.append(run_workload(workload, peers, rounds, warmup=0 if quick else 1,
+                                    min_time_scale=0.3 if quick else 1.0))
     elapsed = time.perf_counter() - t0
     jit_times = None
     if jit:
@@ -134,7 +137,8 @@ def run_suite(quick=False, only=None, threads=None, rounds=None, use_torch=True,
         "command": command,
         "started": started.isoformat(timespec="seconds"),
         "elapsed_s": elapsed,
-        "settings": {"quick": quick, "only": only, "threads": threads, "rounds": rounds, "warmup": 1,
+        "settings": {"quick": quick, "only": only, "threads": threads, "rounds": rounds, "warmup": 0 if quick else 1,
+                     "omp_wait_policy": omp_policy,
                      "dtype": "float32", "device": "cpu"},
         "peers": peers,
         "machine": environment.describe(threads),
