@@ -54,8 +54,7 @@ class CeilMaxPool2d(nn.Module):
             return x
         shape = list(x.shape)
         shape[dim] = extra
-        dtype = x.numpy().dtype if hasattr(x, "numpy") else np.float32
-        low = mg.tensor(np.full(shape, np.finfo(dtype).min, dtype=dtype), device=x.device)
+        low = mg.full(shape, float(np.finfo(x.dtype).min), dtype=x.dtype, device=x.device)
         return mg.cat([x, low], dim)
 
     def forward(self, x):

@@ -112,6 +112,12 @@ def _walk(module, prefix=""):
     return found
 
 
+def _device(model):
+    """The device of the model's first parameter (the input must live there too), else cpu."""
+    first = next(iter(model.parameters()), None)
+    return "cpu" if first is None else first.device
+
+
 def _count(params):
     return sum(int(np.prod(p.shape)) for p in params)
 
@@ -128,7 +134,7 @@ def multiplies(module, output_shape):
 
 
 def summary(model, input_shape):
-    """Run ``model`` on zeros of shape (1, *input_shape) and tabulate its leaf layers.
+    """Run ``model`` on zeros of shape (1, *input_shape), on the model's device, and tabulate its leaf layers.
 
     Args:
         model: an nn.Module.
@@ -161,7 +167,7 @@ def summary(model, input_shape):
         for name, module in leaves:
             module.__dict__["forward"] = wrap(name, module, module.forward)
         with mg.no_grad():
-            out = model(mg.zeros(1, *input_shape))
+            out = model(mg.zeros(1, *input_shape, device=_device(model)))
     finally:
         for _, module in leaves:
             module.__dict__.pop("forward", None)
