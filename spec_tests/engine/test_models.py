@@ -312,9 +312,15 @@ def test_summary_rejects_a_wrong_input_size_with_the_models_message():
 
 
 def test_vgg16_builds_fast_in_float32():
+    """138M float32 parameters initialised with vectorised numpy: a few seconds.
+
+    About 4 s on a 2-core machine whose first touch of fresh memory is slow (drawing the
+    values alone takes 1.5 s there); 8 s leaves room for a loaded machine, while an init
+    that draws float64 and copies each array twice takes 12-20 s there.
+    """
     model = built("vgg16")
     elapsed = BUILD_SECONDS["vgg16"]
-    assert elapsed < 5.0, f"vgg16() took {elapsed:.1f} s"
+    assert elapsed < 8.0, f"vgg16() took {elapsed:.1f} s"
     assert all(p.dtype == np.float32 for p in model.parameters())
     assert set(models.__all__) >= {"lenet5", "alexnet", "vgg16", "resnet18", "resnet34", "resnet50",
                                    "googlenet", "summary", "BasicBlock", "Bottleneck", "InceptionModule"}
