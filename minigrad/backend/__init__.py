@@ -7,7 +7,8 @@ device means adding one module that provides every name below.
 The contract (``a``, ``b`` are the backend's arrays; shapes follow numpy):
 
 Creation and transfer
-    asarray(host_ndarray, dtype=None) -> array        copy a host numpy array in
+    asarray(host_ndarray, dtype=None) -> array        a host array on this device (may share
+                                                      memory: callers pass arrays they own)
     to_numpy(a) -> numpy.ndarray                      copy out to the host
     zeros(shape, dtype), ones(shape, dtype), full(shape, value, dtype)
     uniform(shape, dtype, seed) -> array              U[0, 1), seeded from the host RNG

@@ -31,7 +31,7 @@ concatenate, stack, matmul = np.concatenate, np.stack, np.matmul
 
 
 def asarray(host, dtype=None):
-    return np.array(host, dtype=dtype, copy=True)
+    return np.asarray(host, dtype=dtype)
 
 
 def to_numpy(a):

@@ -5,12 +5,16 @@ import math
 import numpy as np
 
 from .. import random
-from ..tensor import Tensor
 
 
 def _fill(tensor, host_values):
-    tensor.data = Tensor(host_values.astype(tensor.dtype), device=tensor.device).data
+    tensor.data = tensor.backend.asarray(host_values.astype(tensor.dtype, copy=False))
     return tensor
+
+
+def _sample_dtype(tensor):
+    # Sampling straight in float32 halves the work and memory for VGG-16's 138M weights.
+    return np.float32 if tensor.dtype == np.float32 else np.float64
 
 
 def calculate_fan_in_and_fan_out(tensor):
@@ -32,11 +36,19 @@ def calculate_gain(nonlinearity, param=None):
 
 
 def uniform_(tensor, a=0.0, b=1.0):
-    return _fill(tensor, random.generator().uniform(a, b, tensor.shape))
+    dtype = _sample_dtype(tensor)
+    values = random.generator().random(tensor.shape, dtype=dtype)
+    values *= dtype(b - a)
+    values += dtype(a)
+    return _fill(tensor, values)
 
 
 def normal_(tensor, mean=0.0, std=1.0):
-    return _fill(tensor, random.generator().normal(mean, std, tensor.shape))
+    dtype = _sample_dtype(tensor)
+    values = random.generator().standard_normal(tensor.shape, dtype=dtype)
+    values *= dtype(std)
+    values += dtype(mean)
+    return _fill(tensor, values)
 
 
 def constant_(tensor, value):

@@ -7,13 +7,15 @@ import numpy as np
 from .. import creation
 from .. import functional as F
 from ..ops.conv import pair
+from ..tensor import Tensor
 from . import init
 from .module import Module
 from .parameter import Parameter
 
 
 def _empty_parameter(*shape):
-    return Parameter(np.zeros(shape, dtype=np.float32))
+    # Uninitialised storage, not copied: reset_parameters() fills it right away.
+    return Parameter(Tensor._from_array(np.empty(shape, dtype=np.float32), "cpu"))
 
 
 def _fan_in_init(weight, bias):
