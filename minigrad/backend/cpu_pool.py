@@ -129,6 +129,22 @@ def _max_forward_tiled(x, f_h, f_w, y, arg):
 
 
 @njit(parallel=True, cache=True)
+def _max_backward_tiled(gy, arg, f_h, f_w, gx):
+    planes, h_o, w_o = gy.shape
+    width = gx.shape[2]
+    # Each thread owns whole gx planes; the disjoint windows cover every input once,
+    # so each window is cleared and its argmax stored (no separate zeroing pass).
+    for t in prange(planes):
+        for oh in range(h_o):
+            for ow in range(w_o):
+                for i in range(f_h):
+                    for j in range(f_w):
+                        gx[t, oh * f_h + i, ow * f_w + j] = 0
+                a = arg[t, oh, ow]
+                gx[t, a // width, a % width] = gy[t, oh, ow]
+
+
+@njit(parallel=True, cache=True)
 def _avg_forward_tiled(x, f_h, f_w, y):
     planes, h_o, w_o = y.shape
     scale = 1.0 / (f_h * f_w)
@@ -195,9 +211,15 @@ def max_pool2d_backward(grad_y, argmax, x_shape, kernel, stride, padding):
     n, c, height, width = x_shape
     gy = np.ascontiguousarray(grad_y)
     arg = np.ascontiguousarray(argmax, dtype=np.int64)
-    gx = np.zeros((n * c, height * width), gy.dtype)
+    planes, geo, out_shape = _geometry(x_shape, kernel, stride, padding)
     with kernel_call():
-        _max_backward(gy.reshape(n * c, -1), arg.reshape(n * c, -1), gx)
+        if _tiles(x_shape, *geo):
+            gx = np.empty((planes, height, width), gy.dtype)
+            _max_backward_tiled(gy.reshape(planes, out_shape[2], out_shape[3]),
+                                arg.reshape(planes, out_shape[2], out_shape[3]), geo[0], geo[1], gx)
+        else:
+            gx = np.zeros((planes, height * width), gy.dtype)
+            _max_backward(gy.reshape(planes, -1), arg.reshape(planes, -1), gx)
     return gx.reshape(x_shape)
 
 
