@@ -25,7 +25,7 @@ def quiet_openmp():
     return os.environ["OMP_WAIT_POLICY"]
 
 
-def set_threads(n):
+def set_threads(n, with_torch=True):
     """Give minigrad (Numba), numpy's BLAS and PyTorch the same number of threads."""
     import numba
     from threadpoolctl import threadpool_limits
@@ -38,6 +38,8 @@ def set_threads(n):
     numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
     # Kept alive for the whole run: the limit lasts as long as this object.
     set_threads.limits = threadpool_limits(limits=n, user_api="blas")
+    if not with_torch:
+        return  # importing torch takes seconds: not for a run that leaves it out
     try:
         import torch
     except ImportError:
@@ -60,7 +62,7 @@ def torch_version():
     return torch.__version__
 
 
-def describe(threads):
+def describe(threads, with_torch=True):
     """Every fact about the machine and the software that the JSON report records."""
     import numba
     import numpy as np
@@ -81,7 +83,7 @@ def describe(threads):
         for lib in threadpool_info() if lib.get("user_api") == "blas"
     ]
     info["numpy_blas"] = _numpy_blas_name(np)
-    info["torch"] = torch_version()
+    info["torch"] = torch_version() if with_torch else None
     if info["torch"] is not None:
         import torch
 

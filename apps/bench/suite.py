@@ -27,13 +27,13 @@ def select(workloads, quick=False, only=None):
     return chosen
 
 
-def available_peers():
-    """{peer: version or None}: which peers this run can use (None: not installed)."""
+def available_peers(use_torch=True):
+    """{peer: version or None}: which peers this run can use (None: not installed, or left out)."""
     import numpy as np
 
     import minigrad
 
-    return {"minigrad": minigrad.__version__, "torch": environment.torch_version(),
+    return {"minigrad": minigrad.__version__, "torch": environment.torch_version() if use_torch else None,
             "numpy": np.__version__, "gemm": np.__version__}
 
 
@@ -110,11 +110,9 @@ def run_suite(quick=False, only=None, threads=None, rounds=None, use_torch=True,
     progress = progress or (lambda line: print(line, file=sys.stderr, flush=True))
     omp_policy = environment.quiet_openmp()
     threads = threads or environment.default_threads()
-    environment.set_threads(threads)
+    peers = available_peers(use_torch)
+    environment.set_threads(threads, with_torch=bool(peers["torch"]))
     rounds = rounds or (3 if quick else 7)
-    peers = available_peers()
-    if not use_torch:
-        peers["torch"] = None
     started = datetime.datetime.now(datetime.timezone.utc)
     before = timing.machine_load()
     workloads = select(all_workloads(), quick=quick, only=only)
@@ -141,7 +139,7 @@ def run_suite(quick=False, only=None, threads=None, rounds=None, use_torch=True,
                      "omp_wait_policy": omp_policy,
                      "dtype": "float32", "device": "cpu"},
         "peers": peers,
-        "machine": environment.describe(threads),
+        "machine": environment.describe(threads, with_torch=bool(peers["torch"])),
         "load": {"before": before, "after": after, "busy_workloads": busy_rows,
                  "busy": bool(busy_rows) or before["busy"] or after["busy"],
                  "threshold_other_cores": timing.BUSY_CORES},
