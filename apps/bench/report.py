@@ -232,3 +232,56 @@ def write_all(report, out_dir):
         f.write("\n".join(header_lines(report)) + "\n\n" + markdown_table(report) + "\n\n"
                 + "\n".join(geomean_lines(report) + jit_lines(report) + load_lines(report) + error_lines(report)) + "\n")
     return paths
+
+
+BEGIN, END = "<!-- minigrad bench: begin -->", "<!-- minigrad bench: end -->"
+
+
+def results_section(report, chart_names):
+    """The Markdown of a full run for benchmarks/RESULTS.md: command, machine, load, table, charts."""
+    m, load = report["machine"], report["load"]
+    blas = ", ".join(f"{b.get('internal_api')} {b.get('version')} ({b.get('threading_layer')})" for b in m.get("blas", []))
+    lines = [
+        "## minigrad bench: minigrad vs PyTorch vs numpy",
+        "",
+        f"Command: `{report['command']}` (started {report['started']}, {report['elapsed_s'] / 60:.1f} min of workloads).",
+        "",
+        f"Machine: {m.get('cpu')}, {m.get('cores')} cores; {report['settings']['threads']} threads for every peer; "
+        f"BLAS {m.get('numpy_blas')} [{blas}]; Numba {m.get('numba')} ({m.get('numba_threading_layer')} layer); "
+        f"numpy {m.get('numpy')}; PyTorch {m.get('torch') or 'not installed'}; Python {m.get('python')}; "
+        f"OMP_WAIT_POLICY={m.get('omp_wait_policy')}.",
+        "",
+        "Load: " + " ".join(load_lines(report)).replace("  ", " "),
+        "",
+    ]
+    lines += header_lines(report)[3:] + ["", markdown_table(report), ""]
+    lines += ["```"] + geomean_lines(report) + jit_lines(report) + error_lines(report) + ["```", ""]
+    lines += [f"![{name}]({name})" for name in chart_names]
+    return "\n".join(lines)
+
+
+def update_results_md(report, path):
+    """Replace (or append) this tool's section of ``path``, between BEGIN and END; copy the PNGs beside it.
+
+    Other sections of the file (written by hand or by other reports) are left as they are.
+    """
+    import shutil
+
+    directory = os.path.dirname(os.path.abspath(path))
+    names = []
+    for kind in ("ratios_png", "scaling_png"):
+        source = report.get("outputs", {}).get(kind)
+        if source:
+            name = f"bench-{os.path.basename(source)}"
+            shutil.copyfile(source, os.path.join(directory, name))
+            names.append(name)
+    block = f"{BEGIN}\n{results_section(report, names)}\n{END}"
+    text = open(path).read() if os.path.exists(path) else "# Benchmark results\n"
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        text = head + block + rest.split(END, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    with open(path, "w") as f:
+        f.write(text)
+    return path

@@ -28,6 +28,9 @@ def register(subparsers):
     parser.add_argument("--rounds", type=int, default=None, help="timed rounds per workload (default: 7, --quick: 3)")
     parser.add_argument("--no-torch", action="store_true", help="leave PyTorch out even when it is installed")
     parser.add_argument("--no-jit", action="store_true", help="skip the JIT compile probe (fresh processes)")
+    parser.add_argument("--results-md", metavar="PATH", default=None,
+                        help="also write this run into its section of a Markdown file (e.g. benchmarks/RESULTS.md), "
+                        "with the charts copied beside it")
     parser.add_argument("--list", action="store_true", help="list the workloads that would run, and exit")
     parser.set_defaults(func=run)
 
@@ -52,6 +55,8 @@ def run(args):
         use_torch=not args.no_torch, jit=not args.no_jit, command=_reconstruct(args),
     )
     paths = report.write_all(result, args.out)
+    if args.results_md:
+        paths["results_md"] = report.update_results_md(result, args.results_md)
     print(report.text_table(result))
     print("\nwrote " + ", ".join(paths.values()))
     failed = any(r["errors"] or "minigrad" not in r["peers"] for r in result["results"])
