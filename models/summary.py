@@ -124,6 +124,8 @@ def _count(params):
 
 def multiplies(module, output_shape):
     """The course's multiply count for one call of ``module`` giving ``output_shape`` (batch 1)."""
+    if len(output_shape) < 2:
+        return 0
     if isinstance(module, nn.Conv2d):
         n_h, n_w = output_shape[-2:]
         return int(n_h * n_w * np.prod(module.weight.shape))   # n_c' * n_c * f * f per position
@@ -155,7 +157,7 @@ def summary(model, input_shape):
     def wrap(name, module, forward):
         def recording_forward(*args, **kwargs):
             out = forward(*args, **kwargs)
-            shape = tuple(out.shape)
+            shape = tuple(getattr(out, "shape", ()))      # a leaf returning a non-tensor: no shape
             rows.append(SummaryRow(name, type(module).__name__, shape[1:],
                                    _count(module.parameters()), multiplies(module, shape)))
             return out
