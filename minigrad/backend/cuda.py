@@ -10,7 +10,8 @@ before numba is imported to run all of it on the CPU in numba's simulator.
 
 import numpy as np
 
-from .cuda_common import is_device_array, to_device
+from .cuda_common import check_dtype, is_device_array, to_device
+from . import cuda_reduce  # noqa: F401 - for tests of its split policy
 from .cuda_conv import conv2d_backward, conv2d_forward
 from .cuda_elementwise import (abs, add, divide, equal, exp, full, greater, log, maximum, minimum,  # noqa: A004
                                multiply, negative, ones, power, sigmoid, sign, sqrt, subtract, tanh,
@@ -49,6 +50,7 @@ def asarray(a, dtype=None):
     if is_device_array(a):
         return a if dtype is None or np.dtype(dtype) == a.dtype else astype(a, dtype)
     host = np.asarray(a, dtype=dtype, order="C")  # (np.ascontiguousarray would turn 0-d into 1-d)
+    check_dtype(host.dtype)
     _transfers += 1
     return to_device(host)
 

@@ -73,9 +73,21 @@ def launch(kernel, n, *args):
     kernel[blocks, threads](*args)
 
 
+SUPPORTED_DTYPES = tuple(np.dtype(d) for d in (np.float32, np.float64, np.int64, np.int32, np.uint8, np.bool_))
+
+
+def check_dtype(dtype):
+    """The dtype, or a clear error before any kernel sees a type it was not written for."""
+    dtype = np.dtype(dtype)
+    if dtype not in SUPPORTED_DTYPES:
+        names = ", ".join(d.name for d in SUPPORTED_DTYPES)
+        raise TypeError(f"cuda backend: dtype {dtype} is not supported on the GPU; use one of {names}")
+    return dtype
+
+
 def empty(shape, dtype):
     """An uninitialised device array (allocation only, no transfer)."""
-    return _handout(cuda.device_array(tuple(int(s) for s in shape), dtype=np.dtype(dtype)))
+    return _handout(cuda.device_array(tuple(int(s) for s in shape), dtype=check_dtype(dtype)))
 
 
 def flat(a):

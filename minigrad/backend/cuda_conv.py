@@ -14,7 +14,7 @@ import numpy as np
 from numba import cuda
 
 from .cuda_common import empty, flat, launch
-from .cuda_reduce import sum as _sum
+from .cuda_reduce import chunks_for, reduce_sum
 
 
 @cuda.jit
@@ -66,17 +66,19 @@ def _input_grad_kernel(gy, w, gx, total, c_in, h_in, w_in, c_out, h_out, w_out,
 
 
 @cuda.jit
-def _weight_grad_kernel(gy, x, gw, total, batch, c_in, h_in, w_in, c_out, h_out, w_out,
+def _weight_grad_kernel(gy, x, gw, total, batch, per_group, c_in, h_in, w_in, c_out, h_out, w_out,
                         f_h, f_w, s_h, s_w, pad_top, pad_left, zero):
-    # each thread owns dw[co, ci, p, q] and sums dy * x over the batch and every output position
+    # each thread owns dw[g, co, ci, p, q]: the sum of dy * x over every output position of
+    # the g-th group of images (one group unless the host split a large batch)
     t = cuda.grid(1)
     if t < total:
         q = t % f_w
         p = (t // f_w) % f_h
         ci = (t // (f_w * f_h)) % c_in
-        co = t // (f_w * f_h * c_in)
+        co = (t // (f_w * f_h * c_in)) % c_out
+        first = (t // (f_w * f_h * c_in * c_out)) * per_group
         acc = zero
-        for n in range(batch):
+        for n in range(first, min(first + per_group, batch)):
             for i in range(h_out):
                 h = i * s_h - pad_top + p
                 if 0 <= h < h_in:
@@ -111,6 +113,18 @@ def conv2d_forward(x, w, b, stride, padding):
     return y
 
 
+def _weight_grad(grad_y, x, w, batch, geometry):
+    """dw, split over groups of images (then summed) when one thread per weight would loop too long."""
+    h_out, w_out = geometry[4], geometry[5]
+    groups = min(batch, chunks_for(w.size, batch * h_out * w_out))
+    per_group = -(-batch // groups)
+    groups = -(-batch // per_group)
+    partial = empty((groups,) + tuple(w.shape), w.dtype)
+    launch(_weight_grad_kernel, partial.size, flat(grad_y), flat(x), flat(partial), partial.size,
+           batch, per_group, *geometry)
+    return partial.reshape(tuple(w.shape)) if groups == 1 else reduce_sum(partial, (0,), w.dtype)
+
+
 def conv2d_backward(grad_y, x, w, stride, padding, needs):
     batch, c_in, h_in, w_in, c_out, h_out, w_out, f_h, f_w, s_h, s_w, top, left = _geometry(x.shape, w.shape, stride, padding)
     geometry = (c_in, h_in, w_in, c_out, h_out, w_out, f_h, f_w, s_h, s_w, top, left, x.dtype.type(0))
@@ -120,8 +134,7 @@ def conv2d_backward(grad_y, x, w, stride, padding, needs):
         gx = empty(x.shape, x.dtype)
         launch(_input_grad_kernel, gx.size, flat(grad_y), flat(w), flat(gx), gx.size, *geometry)
     if need_w:
-        gw = empty(w.shape, w.dtype)
-        launch(_weight_grad_kernel, gw.size, flat(grad_y), flat(x), flat(gw), gw.size, batch, *geometry)
+        gw = _weight_grad(grad_y, x, w, batch, geometry)
     if need_b:
-        gb = _sum(grad_y, (0, 2, 3))
+        gb = reduce_sum(grad_y, (0, 2, 3), grad_y.dtype)
     return gx, gw, gb

@@ -6,7 +6,7 @@ part and walks the reduced part serially. No two threads write the same output,
 so no atomics are needed, and the result is deterministic.
 """
 
-import math
+import builtins
 
 import numpy as np
 from numba import cuda
@@ -15,15 +15,18 @@ from .cuda_common import contiguous_strides, empty, flat, launch, normalize_axes
 
 
 @cuda.jit
-def _sum_kernel(a, out, n, kept_shape, kept_strides, red_shape, red_strides, n_red):
-    # each thread owns out[i] and sums its slice in float64 (closer to numpy's pairwise sum)
-    i = cuda.grid(1)
-    if i < n:
+def _sum_kernel(a, out, total, n, kept_shape, kept_strides, red_shape, red_strides, n_red, chunk):
+    # each thread owns out[g, i]: the sum of the g-th chunk of output i's slice (one chunk
+    # unless the host split a long slice); accumulated in float64, closer to numpy's pairwise sum
+    t = cuda.grid(1)
+    if t < total:
+        i = t % n
+        start = (t // n) * chunk
         base = offset_of(i, kept_shape, kept_strides)
         acc = 0.0
-        for j in range(n_red):
+        for j in range(start, min(start + chunk, n_red)):
             acc += a[base + offset_of(j, red_shape, red_strides)]
-        out[i] = acc
+        out[t] = acc
 
 
 @cuda.jit
@@ -59,12 +62,39 @@ def _keepdims_shape(shape, axes):
     return tuple(1 if d in axes else s for d, s in enumerate(shape))
 
 
+# A slice longer than 2 * SPLIT_MIN is cut into chunks of at least SPLIT_MIN, one
+# thread each, while the launch stays under TARGET_THREADS; a second pass adds the
+# chunks. One thread summing a whole long slice would leave the GPU idle.
+SPLIT_MIN = 256
+TARGET_THREADS = 4096
+
+
+def chunks_for(n_outputs, n_red):
+    """How many chunks to cut each reduced slice into (1: no split)."""
+    if n_red < 2 * SPLIT_MIN or n_outputs >= TARGET_THREADS:
+        return 1
+    return min(n_red // SPLIT_MIN, TARGET_THREADS // builtins.max(n_outputs, 1))
+
+
+def reduce_sum(a, axes, dtype):
+    """Sum over ``axes`` (normalised) into a new array of ``dtype``, split in two passes when long."""
+    out_shape, (ks, kst), (rs, rst), n_red = _split(a.shape, axes)
+    n = size_of(out_shape)
+    groups = chunks_for(n, n_red)
+    chunk = -(-n_red // groups) if n_red else 1
+    groups = -(-n_red // chunk) if n_red else 1
+    partial_dtype = dtype if groups == 1 else np.dtype(np.float64 if dtype.kind == "f" else dtype)
+    partial = empty((groups,) + tuple(out_shape), partial_dtype)
+    launch(_sum_kernel, partial.size, flat(a), flat(partial), partial.size, builtins.max(n, 1), ks, kst, rs, rst, n_red, chunk)
+    if groups == 1:
+        return partial.reshape(out_shape)
+    return reduce_sum(partial, (0,), dtype)
+
+
 def sum(a, axis=None, keepdims=False):  # noqa: A001 - the contract's name
     axes = normalize_axes(axis, a.ndim)
     dtype = a.dtype if a.dtype.kind in "fc" else np.dtype(np.int64 if a.dtype.kind in "bi" else np.uint64)
-    out_shape, (ks, kst), (rs, rst), n_red = _split(a.shape, axes)
-    out = empty(out_shape, dtype)
-    launch(_sum_kernel, out.size, flat(a), flat(out), out.size, ks, kst, rs, rst, n_red)
+    out = reduce_sum(a, axes, dtype)
     return out.reshape(_keepdims_shape(a.shape, axes)) if keepdims else out
 
 

@@ -46,7 +46,7 @@ def signatures():
             yield "unary", E._unary_kernel(op), (A(dt), A(dt), I)
         yield "where", E._where_kernel, (A(B), A(dt), A(dt), A(dt), I, T8, T8, T8, T8)
         yield "fill", E._fill_kernel, (A(dt), I, dt)
-        yield "sum", R._sum_kernel, (A(dt), A(dt), I, T8, T8, T8, T8, I)
+        yield "sum", R._sum_kernel, (A(dt), A(dt), I, I, T8, T8, T8, T8, I, I)
         yield "max", R._max_kernel, (A(dt), A(dt), A(I), B, I, T8, T8, T8, T8, I)
         yield "copy", S._copy_kernel, (A(dt), I, T8, A(dt), I, T8, I, T8)
         for tile in (8, 16):
@@ -54,7 +54,7 @@ def signatures():
         conv = (I,) * 12 + (dt,)
         yield "conv forward", C._forward_kernel, (A(dt), A(dt), A(dt), B, A(dt), I) + conv
         yield "conv input grad", C._input_grad_kernel, (A(dt), A(dt), A(dt), I) + conv
-        yield "conv weight grad", C._weight_grad_kernel, (A(dt), A(dt), A(dt), I, I) + conv
+        yield "conv weight grad", C._weight_grad_kernel, (A(dt), A(dt), A(dt), I, I, I) + conv
         pool = (I,) * 10
         yield "max pool forward", P._max_forward_kernel, (A(dt), A(dt), A(I), I) + pool
         yield "max pool backward", P._max_backward_kernel, (A(dt), A(I), A(dt), I) + pool + (dt,)
@@ -62,7 +62,7 @@ def signatures():
         yield "avg pool backward", P._avg_backward_kernel, (A(dt), A(dt), I) + pool + (dt,)
         yield "log_softmax", N._log_softmax_kernel, (A(dt), A(dt), I, I, I)
         yield "one_hot", N._one_hot_kernel, (A(I), A(dt), I, I)
-    yield "sum of bools", R._sum_kernel, (A(B), A(I), I, T8, T8, T8, T8, I)
+    yield "sum of bools", R._sum_kernel, (A(B), A(I), I, I, T8, T8, T8, T8, I, I)
     yield "cast", S._copy_kernel, (A(T.float32), I, T8, A(T.float64), I, T8, I, T8)
     yield "mixed add", E._binary_kernel(E._add), (A(T.float32), A(T.float64), A(T.float64), I, T8, T8, T8)
     yield "integer equal", E._binary_kernel(E._equal), (A(I), A(I), A(B), I, T8, T8, T8)

@@ -47,6 +47,13 @@ def test_transfer_roundtrip_counts_and_keeps_dtype():
     assert host(B.asarray(np.float64(2.5))).shape == ()  # 0-d stays 0-d
 
 
+def test_unsupported_dtype_is_a_clear_error():
+    with pytest.raises(TypeError, match="float16 is not supported"):
+        B.asarray(np.zeros(2, np.float16))
+    with pytest.raises(TypeError, match="float16 is not supported"):
+        B.astype(B.zeros((2,), np.float32), np.float16)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_zeros_ones_full(dtype):
     close(B.zeros((2, 3), dtype), np.zeros((2, 3), dtype), dtype)
@@ -136,6 +143,15 @@ def test_sum_and_max_over_axes(dtype):
         close(B.sum(d, axis, keepdims), np.sum(a, axis=axis, keepdims=keepdims).astype(dtype), dtype)
     for axis, keepdims in [(None, False), ((0, 1), False), (2, True)]:
         close(B.max(d, axis, keepdims), np.max(a, axis=axis, keepdims=keepdims), dtype)
+
+
+def test_long_sums_split_in_two_passes():
+    # slices of 700 and 2048 elements are cut into chunks (see cuda_reduce.chunks_for)
+    a = rng.standard_normal((3, 700)).astype(np.float32)
+    assert B.cuda_reduce.chunks_for(3, 700) == 2 and B.cuda_reduce.chunks_for(1, 2048) == 8
+    close(B.sum(dev(a), 1), a.sum(1), np.float32)
+    b = rng.standard_normal(2048)
+    close(B.sum(dev(b)), b.sum())
 
 
 def test_sum_of_bools_counts():
@@ -242,14 +258,18 @@ def conv_reference(x, w, b, stride, padding):
     return y, gy, gxp[:, :, top:top + x.shape[2], left:left + x.shape[3]], gw, gy.sum((0, 2, 3))
 
 
-@pytest.mark.parametrize("dtype, stride, padding, bias", [
-    (np.float64, (1, 1), (1, 1, 1, 1), True),
-    (np.float32, (2, 1), (0, 1, 1, 0), False),
+@pytest.mark.parametrize("dtype, stride, padding, bias, x_shape, w_shape", [
+    (np.float64, (1, 1), (1, 1, 1, 1), True, (2, 2, 5, 4), (3, 2, 3, 2)),
+    (np.float32, (2, 1), (0, 1, 1, 0), False, (2, 2, 5, 4), (3, 2, 3, 2)),
+    # 3 images x 16 x 12 outputs: the weight gradient is split over groups of images
+    (np.float64, (1, 1), (1, 1, 1, 1), True, (3, 1, 16, 12), (1, 1, 3, 3)),
 ])
-def test_conv2d_forward_backward(dtype, stride, padding, bias):
-    x = rng.standard_normal((2, 2, 5, 4))
-    w = rng.standard_normal((3, 2, 3, 2))
-    b = rng.standard_normal(3) if bias else None
+def test_conv2d_forward_backward(dtype, stride, padding, bias, x_shape, w_shape):
+    x = rng.standard_normal(x_shape)
+    w = rng.standard_normal(w_shape)
+    b = rng.standard_normal(w_shape[0]) if bias else None
+    if x_shape[0] == 3:
+        assert B.cuda_reduce.chunks_for(w.size, 3 * 16 * 12) > 1  # the split path is the one tested
     y, gy, gx, gw, gb = conv_reference(x, w, b, stride, padding)
     cast = lambda a: dev(a.astype(dtype))  # noqa: E731
     close(B.conv2d_forward(cast(x), cast(w), None if b is None else cast(b), stride, padding), y.astype(dtype), dtype)
