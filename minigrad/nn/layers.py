@@ -148,11 +148,14 @@ class BatchNorm2d(Module):
     def forward(self, x):
         self._check_input(x)
         use_batch_stats = self.training or self.running_mean is None
+        momentum = 0.0 if self.momentum is None else self.momentum
         if self.training and self.num_batches_tracked is not None:
             self.num_batches_tracked.data = (self.num_batches_tracked + 1).data
+            if self.momentum is None:  # a cumulative average of every batch so far, as PyTorch
+                momentum = 1.0 / float(self.num_batches_tracked.item())
         return F.batch_norm(
             x, self.running_mean, self.running_var, self.weight, self.bias,
-            use_batch_stats, self.momentum, self.eps,
+            use_batch_stats, momentum, self.eps,
         )
 
     def extra_repr(self):

@@ -133,7 +133,9 @@ def cat(tensors, dim=0):
             raise ValueError(
                 f"cat: tensor {i} has shape {t.shape}, which does not match tensor 0's {first} outside dim {dim}"
             )
-    dtype = np.result_type(*[t.dtype for t in tensors])
+    floats = [t.dtype for t in tensors if np.issubdtype(t.dtype, np.floating)]
+    # As PyTorch: a float tensor wins over ints and keeps its width (int64 + float32 -> float32).
+    dtype = np.result_type(*floats) if floats else np.result_type(*[t.dtype for t in tensors])
     tensors = [t.to(dtype) for t in tensors]
     return Cat.apply(*tensors, dim=dim)
 
