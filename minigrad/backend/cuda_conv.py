@@ -10,7 +10,6 @@ The bias gradient is a reduction of dy over (n, i, j).
 Output size (the course's formula): n_H = floor((n_H_prev + p_top + p_bottom - f) / s) + 1.
 """
 
-import numpy as np
 from numba import cuda
 
 from .cuda_common import empty, flat, launch

@@ -12,7 +12,7 @@ import math
 import numpy as np
 from numba import cuda
 
-from .cuda_common import broadcast_shape, broadcast_strides, empty, flat, launch, offset_of, pad, size_of
+from .cuda_common import broadcast_shape, broadcast_strides, empty, flat, launch, offset_of, pad
 
 
 # ----------------------------------------------------------------- the operations
