@@ -71,7 +71,9 @@ def header_lines(report):
     missing = [PEER_LABELS[k] for k, v in report["peers"].items() if not v and k in PEER_LABELS]
     lines = [
         f"minigrad bench{' --quick' if s['quick'] else ''}: {s['threads']} threads, {s['dtype']}, "
-        f"median of {s['rounds']} interleaved rounds after warm-up, time per call",
+        f"median of {s['rounds']} interleaved rounds after warm-up"
+        + (f" (at least 3: fewer when {s['rounds']} would exceed {s['round_budget_s']:g} s)" if s.get("round_budget_s") else "")
+        + ", time per call",
         f"peers used: {', '.join(used)} (numpy = the plain im2col reference engine); "
         f"peak = numpy BLAS square GEMM of the same FLOPs" + (f"; not installed: {', '.join(missing)}" if missing else ""),
         f"machine: {m.get('cpu')}, {m.get('cores')} cores, BLAS {m.get('numpy_blas')}, "

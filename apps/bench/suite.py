@@ -37,7 +37,7 @@ def available_peers(use_torch=True):
             "numpy": np.__version__, "gemm": np.__version__}
 
 
-def run_workload(workload, peers, rounds, warmup=1, min_time_scale=1.0):
+def run_workload(workload, peers, rounds, warmup=1, min_time_scale=1.0, budget=None):
     """Time one workload on the peers it defines that are available; returns its result dict."""
     callables, errors = {}, {}
     for peer in PEER_ORDER:
@@ -55,7 +55,7 @@ def run_workload(workload, peers, rounds, warmup=1, min_time_scale=1.0):
     # Time what works; a peer raising while timed is dropped and timing is retried without it.
     while callables:
         try:
-            stats = timing.measure(callables, rounds=rounds, warmup=warmup,
+            stats = timing.measure(callables, rounds=rounds, warmup=warmup, budget=budget,
                                    min_time=workload.min_time * min_time_scale)
             break
         except Exception as error:
@@ -112,6 +112,9 @@ def run_suite(quick=False, only=None, threads=None, rounds=None, use_torch=True,
     threads = threads or environment.default_threads()
     peers = available_peers(use_torch)
     environment.set_threads(threads, with_torch=bool(peers["torch"]))
+    # An explicit --rounds is honoured; the default 7 drops to 3 for a workload whose rounds would
+    # take longer than the budget (the slow peers on the big shapes, on a slow or busy machine).
+    budget = None if rounds else (3.0 if quick else 12.0)
     rounds = rounds or (3 if quick else 7)
     started = datetime.datetime.now(datetime.timezone.utc)
     before = timing.machine_load()
@@ -123,7 +126,7 @@ def run_suite(quick=False, only=None, threads=None, rounds=None, use_torch=True,
         # --quick shortens the samples too: it checks that everything runs, in about a minute.
         # (the warm call that sizes the samples is warm-up enough for a smoke run)
         results.append(run_workload(workload, peers, rounds, warmup=0 if quick else 1,
-                                    min_time_scale=0.3 if quick else 1.0))
+                                    min_time_scale=0.3 if quick else 1.0, budget=budget))
     elapsed = time.perf_counter() - t0
     jit_times = None
     if jit:
@@ -135,7 +138,8 @@ def run_suite(quick=False, only=None, threads=None, rounds=None, use_torch=True,
         "command": command,
         "started": started.isoformat(timespec="seconds"),
         "elapsed_s": elapsed,
-        "settings": {"quick": quick, "only": only, "threads": threads, "rounds": rounds, "warmup": 0 if quick else 1,
+        "settings": {"quick": quick, "only": only, "threads": threads, "rounds": rounds, "round_budget_s": budget,
+                     "warmup": 0 if quick else 1,
                      "omp_wait_policy": omp_policy,
                      "dtype": "float32", "device": "cpu"},
         "peers": peers,

@@ -47,19 +47,24 @@ def _sample(fn, number):
     return (time.perf_counter() - start) / number
 
 
-def measure(callables, rounds=5, min_time=0.05, warmup=1, max_number=10_000):
+def measure(callables, rounds=5, min_time=0.05, warmup=1, max_number=10_000, budget=None, min_rounds=3):
     """Time each zero-argument callable of ``callables`` ({peer: fn}); return {peer: Stats}.
 
     The first call of each peer is timed on its own (it includes compilation), then
-    ``warmup`` untimed calls, then ``rounds`` interleaved samples.
+    ``warmup`` untimed calls, then ``rounds`` interleaved samples. With ``budget``
+    (seconds), fewer rounds (never below ``min_rounds``) are taken when ``rounds``
+    would not fit: it keeps the whole suite's length bounded on a slow machine.
     """
-    first, number = {}, {}
+    first, number, warm = {}, {}, {}
     for peer, fn in callables.items():
         first[peer] = _sample(fn, 1)
         for _ in range(warmup):
             fn()
-        warm = _sample(fn, 1)  # a warm call sizes the sample
-        number[peer] = max(1, min(max_number, math.ceil(min_time / max(warm, 1e-9))))
+        warm[peer] = _sample(fn, 1)  # a warm call sizes the sample
+        number[peer] = max(1, min(max_number, math.ceil(min_time / max(warm[peer], 1e-9))))
+    if budget is not None:
+        per_round = sum(number[p] * warm[p] for p in callables)
+        rounds = max(min(rounds, min_rounds), min(rounds, int(budget / max(per_round, 1e-9))))
     samples = {peer: [] for peer in callables}
     peers = list(callables)
     gc_was_enabled = gc.isenabled()
