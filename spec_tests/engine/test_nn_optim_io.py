@@ -302,3 +302,14 @@ def test_a_failing_save_leaves_the_old_file_intact(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert os.listdir(tmp_path) == ["w.npz"]
     _assert_same(dict(old), mg.load(path))
+
+
+def test_batch_norm_momentum_none_keeps_a_cumulative_average():
+    bn = nn.BatchNorm2d(1, momentum=None)
+    batches = [np.array([1.0, 3.0]), np.array([4.0, 8.0]), np.array([0.0, 0.0])]
+    for values in batches:
+        bn(mg.tensor(values.astype(np.float32).reshape(2, 1, 1, 1)))
+    # the running mean is the plain average of the batch means 2, 6, 0; running_var of the unbiased 2, 8, 0
+    np.testing.assert_allclose(bn.running_mean.numpy(), [8 / 3], rtol=1e-6)
+    # (the first batch gets weight 1, so the initial running_var of 1 drops out)
+    np.testing.assert_allclose(bn.running_var.numpy(), [(2 + 8 + 0) / 3], rtol=1e-6)

@@ -9,6 +9,7 @@ and runs ``mg.gradcheck`` in float64.
 """
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -535,3 +536,73 @@ def test_dropout_gradient_with_a_fixed_mask(shape, p, data):
         return F.dropout(x, p, training=True)
 
     check_op(fn, shape, data=data)
+
+
+# ----- dtypes: inference and promotion, as PyTorch ------------------------------------------
+@pytest.mark.parametrize("data, dtype", [
+    ([1.0, 2.0], "float32"), (1.5, "float32"), ([[1, 2.5]], "float32"),
+    ([1, 2], "int64"), (3, "int64"), ([True, False], "bool"), (True, "bool"), ([], "float32"),
+    (np.zeros(2), "float64"), (np.zeros(2, np.float32), "float32"), (np.zeros(2, np.int32), "int32"),
+    (np.zeros(2, np.uint8), "uint8"), (np.zeros(2, bool), "bool"),
+])
+def test_tensor_infers_the_dtype(data, dtype):
+    assert mg.tensor(data).dtype == np.dtype(dtype)
+
+
+def test_tensor_dtype_argument_and_copy():
+    a = np.array([1.0, 2.0])
+    t = mg.tensor(a, dtype=mg.float32)
+    a[0] = 9.0
+    assert t.dtype == mg.float32 and t.numpy().tolist() == [1.0, 2.0]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_python_scalars_keep_a_float_tensor_dtype(dtype):
+    x = mg.tensor(np.array([1.0, 2.0], dtype))
+    for y in (x + 1, 2 * x, x - 0.5, 1.5 / x, x ** 2, 2.0 ** x, -x):
+        assert y.dtype == np.dtype(dtype)
+
+
+@pytest.mark.parametrize("int_dtype", ["int64", "int32", "uint8"])
+def test_int_tensors_promote_as_pytorch(int_dtype):
+    i = mg.tensor(np.array([1, 2, 4], int_dtype))
+    assert (i + 1).dtype == np.dtype(int_dtype)
+    assert (i * 2.5).dtype == mg.float32  # a Python float makes float32, not float64
+    assert (i + mg.tensor(np.ones(3, np.float32))).dtype == mg.float32
+    assert (i + mg.tensor(np.ones(3))).dtype == mg.float64
+    half = i / 2  # true division of ints is float32
+    assert half.dtype == mg.float32 and half.numpy().tolist() == [0.5, 1.0, 2.0]
+    assert (i / i).dtype == mg.float32
+    for y in (i.exp(), i.log(), i.sqrt(), i.sigmoid(), i.tanh()):
+        assert y.dtype == mg.float32
+    np.testing.assert_allclose(i.sigmoid().numpy(), 1 / (1 + np.exp(-np.array([1.0, 2.0, 4.0]))), rtol=1e-6)
+
+
+def test_float_widths_promote_to_the_wider():
+    a, b = mg.tensor(np.ones(2, np.float32)), mg.tensor(np.ones(2))
+    assert (a * b).dtype == (b - a).dtype == (a @ b).dtype == mg.float64
+
+
+def test_cat_and_stack_promote_as_binary_ops():
+    i, f, d = mg.tensor([1]), mg.tensor([2.0]), mg.tensor(np.array([3.0]))
+    assert mg.cat([i, f]).dtype == mg.float32
+    assert mg.cat([f, d]).dtype == mg.float64
+    assert mg.stack([i, mg.tensor(np.array([5], np.int32))]).dtype == mg.int64
+
+
+def test_reductions_of_ints_and_bools_give_int64():
+    assert mg.tensor([True, True, False]).sum().dtype == mg.int64
+    assert mg.tensor([True, True, False]).sum().item() == 2
+    assert mg.tensor([3, 9, 2]).max().item() == 9
+
+
+def test_empty_dim_tuple_reduces_every_axis():
+    x = mg.tensor(np.arange(6.0).reshape(2, 3))
+    assert x.sum(dim=()).item() == 15.0 and x.sum(()).shape == ()
+
+
+def test_pools_accept_unbatched_input():
+    x = np.arange(32.0).reshape(2, 4, 4)
+    np.testing.assert_array_equal(F.max_pool2d(mg.tensor(x), 2).numpy(), x.reshape(2, 2, 2, 2, 2).max(axis=(2, 4)))
+    np.testing.assert_array_equal(F.avg_pool2d(mg.tensor(x), 2).numpy(), x.reshape(2, 2, 2, 2, 2).mean(axis=(2, 4)))
+    assert F.adaptive_avg_pool2d(mg.tensor(x), 1).shape == (2, 1, 1)
