@@ -6,7 +6,7 @@ most are numpy's own functions, the rest are small adapters.
 
 import numpy as np
 
-from .threads import configure_threads, describe_threads  # noqa: F401
+from .threads import configure_threads, describe_threads, kernel_call  # noqa: F401
 
 configure_threads()
 
@@ -27,7 +27,14 @@ add, subtract, multiply, divide, power = np.add, np.subtract, np.multiply, np.di
 maximum, minimum, negative, exp, log = np.maximum, np.minimum, np.negative, np.exp, np.log
 sqrt, abs, sign, tanh = np.sqrt, np.abs, np.sign, np.tanh
 greater, equal, where = np.greater, np.equal, np.where
-concatenate, stack, matmul = np.concatenate, np.stack, np.matmul
+concatenate, stack = np.concatenate, np.stack
+
+
+def matmul(a, b):
+    """numpy's matmul with BLAS held at one thread (kernel_call): F.linear's GEMMs are small, and
+    OpenBLAS workers spinning between them stalled LeNet-5 training about 10x on 2 busy cores."""
+    with kernel_call():
+        return np.matmul(a, b)
 
 
 def asarray(host, dtype=None):
