@@ -114,7 +114,10 @@ class Function:
         from .tensor import Tensor
 
         tensors = [a for a in args if isinstance(a, Tensor)]
-        device = _common_device(cls.op_name(), tensors)
+        device = tensors[0].device if tensors else "cpu"
+        for t in tensors:
+            if t.device != device:
+                _raise_mixed_devices(cls.op_name(), tensors)
         ctx = cls(get_backend(device), device)
         raw = [a.data if isinstance(a, Tensor) else a for a in args]
         out = ctx.forward(*raw, **kwargs)
@@ -128,15 +131,12 @@ class Function:
         return result
 
 
-def _common_device(op, tensors):
-    devices = {t.device for t in tensors}
-    if len(devices) > 1:
-        where = ", ".join(f"argument {i} on {t.device}" for i, t in enumerate(tensors))
-        raise RuntimeError(
-            f"{op}: expected all tensors on the same device, found both cpu and cuda ({where}). "
-            "Move them with .to(device) first."
-        )
-    return devices.pop() if devices else "cpu"
+def _raise_mixed_devices(op, tensors):
+    where = ", ".join(f"argument {i} on {t.device}" for i, t in enumerate(tensors))
+    raise RuntimeError(
+        f"{op}: expected all tensors on the same device, found both cpu and cuda ({where}). "
+        "Move them with .to(device) first."
+    )
 
 
 def _topological_order(root):

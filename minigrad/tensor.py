@@ -19,7 +19,7 @@ _DEFAULT_FLOAT = float32
 
 
 def _is_float(dtype):
-    return np.issubdtype(dtype, np.floating)
+    return np.dtype(dtype).kind == "f"
 
 
 def _infer_host_array(data, dtype):
@@ -84,7 +84,7 @@ class Tensor:
 
     @property
     def dtype(self):
-        return np.dtype(self.data.dtype)
+        return self.data.dtype
 
     @property
     def is_leaf(self):

@@ -72,6 +72,9 @@ def normalize_device(device):
 
 def get_backend(device):
     """The backend module for a device, imported on first use."""
+    module = _loaded.get(device)
+    if module is not None:
+        return module  # the hot path: every op asks
     device = normalize_device(device)
     if device not in _loaded:
         _loaded[device] = importlib.import_module(f"minigrad.backend.{device}")

@@ -212,6 +212,8 @@ class ToDevice(Function):
 
 def _check_broadcast(op, a, b):
     """Name the op and both shapes when they cannot broadcast, before numpy says it less clearly."""
+    if a.shape == b.shape or not a.shape or not b.shape:
+        return  # the common cases, checked without numpy's overhead
     try:
         np.broadcast_shapes(a.shape, b.shape)
     except ValueError:
@@ -232,7 +234,7 @@ add, sub, mul, pow = (_binary(f) for f in (Add, Sub, Mul, Pow))
 
 def _as_float(x):
     """Integer and bool inputs of a float-valued op become float32, as PyTorch (never an int result)."""
-    return x if np.issubdtype(x.dtype, np.floating) else cast(x, np.float32)
+    return x if x.dtype.kind == "f" else cast(x, np.float32)
 
 
 def div(a, b):
