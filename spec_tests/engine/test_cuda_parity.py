@@ -276,3 +276,35 @@ def test_training_step_makes_no_host_transfers():
         assert cuda.transfer_count() == 0, f"step {step}: {cuda.transfer_count()} host transfers before .item()"
         loss.item()
         assert cuda.transfer_count() == 1
+
+
+def test_lbfgs_matches_cpu():
+    a, b = r(4, 3), r(4)
+
+    def solve(device):
+        holder = nn.Module()
+        holder.x = nn.Parameter(np.zeros(3))
+        x = holder.to(device).x
+        A, B = mg.tensor(a, device=device), mg.tensor(b, device=device)
+        opt = optim.LBFGS([x], lr=1.0, max_iter=3)
+
+        def closure():
+            opt.zero_grad()
+            loss = ((A @ x - B) ** 2).sum()
+            loss.backward()
+            return loss
+        opt.step(closure)
+        return x.numpy()
+    _assert_same(solve("cpu"), solve("cuda"), np.float64, "LBFGS solution")
+
+
+def test_checkpoint_from_cuda_loads_on_cpu(tmp_path):
+    mg.manual_seed(0)
+    model = _TinyNet().to("cuda")
+    mg.save(model.state_dict(), tmp_path / "w.npz")
+    restored = _TinyNet()
+    restored.load_state_dict(mg.load(tmp_path / "w.npz"))
+    for (key, a), (_, b) in zip(model.state_dict().items(), restored.state_dict().items()):
+        assert b.device == "cpu"
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=key)
+
