@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from ..autograd import Function
 from ..tensor import Tensor
 from . import elementwise, reduce
 from .softmax import log_softmax
@@ -71,9 +72,35 @@ def binary_cross_entropy(prob, target, reduction="mean"):
         if prob.data.min() < 0 or prob.data.max() > 1:
             raise ValueError("binary_cross_entropy: prob must lie in [0, 1] (apply sigmoid first)")
     target = target.to(prob.dtype)
-    log_p = elementwise.clamp(elementwise.log(prob), min=-100.0)
-    log_1mp = elementwise.clamp(elementwise.log(1 - prob), min=-100.0)
-    return _reduce(-(target * log_p + (1 - target) * log_1mp), reduction, "binary_cross_entropy")
+    return _reduce(BinaryCrossEntropy.apply(prob, target), reduction, "binary_cross_entropy")
+
+
+class BinaryCrossEntropy(Function):
+    """Elementwise -(y log p + (1 - y) log(1 - p)) with PyTorch's gradient, finite at p = 0 and p = 1.
+
+    d/dp = (p - y) / max(p (1 - p), 1e-12); d/dy = log(1 - p) - log p (both logs clamped at -100).
+    """
+
+    name = "binary_cross_entropy"
+
+    def forward(self, p, y):
+        xp = self.xp
+        one, floor = xp.full((), 1, p.dtype), xp.full((), -100, p.dtype)
+        log_p = xp.maximum(xp.log(p), floor)
+        log_1mp = xp.maximum(xp.log(xp.subtract(one, p)), floor)
+        self.save_for_backward(p, y, log_p, log_1mp)
+        return xp.negative(xp.add(xp.multiply(y, log_p), xp.multiply(xp.subtract(one, y), log_1mp)))
+
+    def backward(self, grad):
+        p, y, log_p, log_1mp = self.saved_arrays
+        xp = self.xp
+        grad_p = grad_y = None
+        if self.needs_input_grad[0]:
+            spread = xp.maximum(xp.multiply(p, xp.subtract(xp.full((), 1, p.dtype), p)), xp.full((), 1e-12, p.dtype))
+            grad_p = xp.multiply(grad, xp.divide(xp.subtract(p, y), spread))
+        if self.needs_input_grad[1]:
+            grad_y = xp.multiply(grad, xp.subtract(log_1mp, log_p))
+        return grad_p, grad_y
 
 
 def mse_loss(a, b, reduction="mean"):
