@@ -606,3 +606,12 @@ def test_pools_accept_unbatched_input():
     np.testing.assert_array_equal(F.max_pool2d(mg.tensor(x), 2).numpy(), x.reshape(2, 2, 2, 2, 2).max(axis=(2, 4)))
     np.testing.assert_array_equal(F.avg_pool2d(mg.tensor(x), 2).numpy(), x.reshape(2, 2, 2, 2, 2).mean(axis=(2, 4)))
     assert F.adaptive_avg_pool2d(mg.tensor(x), 1).shape == (2, 1, 1)
+
+
+def test_binary_cross_entropy_is_finite_at_zero_and_one():
+    # logs clamp at -100; the gradient is (p - y) / max(p (1 - p), 1e-12) / N, as PyTorch
+    p = mg.tensor(np.array([0.0, 1.0, 0.0, 1.0]), requires_grad=True)
+    loss = F.binary_cross_entropy(p, mg.tensor(np.array([0.0, 1.0, 1.0, 0.0])))
+    assert loss.item() == pytest.approx((0 + 0 + 100 + 100) / 4)
+    loss.backward()
+    np.testing.assert_allclose(p.grad.numpy(), [0.0, 0.0, -1e12 / 4, 1e12 / 4])
