@@ -17,6 +17,23 @@ QUICK_BATCHES, QUICK_SIZES = (1, 4), (32, 64)
 SCALE_CHANNELS, SCALE_BATCH_SIZE, SCALE_SIZE_BATCH = 64, 32, 1
 
 
+_MINIGRAD_MODELS = {}
+
+
+def minigrad_model(name):
+    """One minigrad instance per model name for the run: the FLOP count and the timed setups share it,
+    because building VGG-16 (138 M weights) takes seconds. Weights are never updated by the timed code."""
+    if name not in _MINIGRAD_MODELS:
+        import models
+
+        _MINIGRAD_MODELS[name] = getattr(models, name)()
+    return _MINIGRAD_MODELS[name]
+
+
+def clear_models():
+    _MINIGRAD_MODELS.clear()
+
+
 def _engine(peer):
     """(engine module, functional module, optim module, models namespace) for minigrad or torch."""
     if peer == "minigrad":
@@ -84,7 +101,7 @@ def _inference(peer, name, batch, size):
     def setup():
         engine, _, _, zoo = _engine(peer)
         engine.manual_seed(0)
-        model = getattr(zoo, name)()
+        model = minigrad_model(name) if peer == "minigrad" else getattr(zoo, name)()
         model.eval()
         x = _tensor(peer, rng_array((batch, 3, size, size), 22))
 
@@ -109,7 +126,7 @@ def _style_step(peer, size):
     def setup():
         engine, _, optim, zoo = _engine(peer)
         engine.manual_seed(0)
-        vgg = zoo.vgg16() if peer == "minigrad" else None
+        vgg = minigrad_model("vgg16") if peer == "minigrad" else None
         layers = list(vgg.features)[:STYLE_DEPTH] if vgg is not None else list(zoo.vgg16_features())[:STYLE_DEPTH]
         for layer in layers:
             layer.requires_grad_(False)
@@ -163,11 +180,11 @@ def _summary_flops(name, input_shape, batch, factor, depth=None):
 
         if name == "vgg16_features":
             from minigrad import nn
-            model = nn.Sequential(*list(models.vgg16().features)[:depth])
+            model = nn.Sequential(*list(minigrad_model("vgg16").features)[:depth])
         elif name == "BasicBlock":
             model = models.BasicBlock(SCALE_CHANNELS, SCALE_CHANNELS)
         else:
-            model = getattr(models, name)()
+            model = minigrad_model(name)
         return 2.0 * summary(model, input_shape).total_multiplies * batch * factor
     return flops
 

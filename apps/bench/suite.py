@@ -13,6 +13,7 @@ import time
 import traceback
 
 from . import environment, timing
+from .model_workloads import clear_models
 from .workloads import all_workloads
 
 PEER_ORDER = ("minigrad", "torch", "numpy", "gemm")
@@ -128,6 +129,7 @@ def run_suite(quick=False, only=None, threads=None, rounds=None, use_torch=True,
         results.append(run_workload(workload, peers, rounds, warmup=0 if quick else 1,
                                     min_time_scale=0.3 if quick else 1.0, budget=budget))
     elapsed = time.perf_counter() - t0
+    clear_models()  # free the shared minigrad models (VGG-16 alone is 553 MB)
     jit_times = None
     if jit:
         progress("JIT compile probe (fresh processes)" + ("" if quick else ", cold and cached"))
