@@ -77,6 +77,11 @@ def get_backend(device):
         return module  # the hot path: every op asks
     device = normalize_device(device)
     if device not in _loaded:
+        if device == "cuda" and not cuda_available():
+            raise RuntimeError(
+                "device 'cuda': no usable GPU (numba.cuda.is_available() is False); "
+                "set NUMBA_ENABLE_CUDASIM=1 before importing minigrad to run on the CUDA simulator"
+            )
         _loaded[device] = importlib.import_module(f"minigrad.backend.{device}")
     return _loaded[device]
 
