@@ -295,3 +295,14 @@ def test_load_of_a_file_that_is_not_a_checkpoint(tmp_path):
         mg.load(path)
     with raises(FileNotFoundError, "missing.npz"):
         mg.load(tmp_path / "missing.npz")
+
+
+def test_cuda_without_a_gpu_is_a_minigrad_error(monkeypatch):
+    import minigrad.backend as backend
+
+    monkeypatch.setattr(backend, "cuda_available", lambda: False)
+    monkeypatch.delitem(backend._loaded, "cuda", raising=False)
+    with raises(RuntimeError, "cuda", "GPU", "NUMBA_ENABLE_CUDASIM"):
+        mg.tensor([1.0], device="cuda")
+    with raises(RuntimeError, "cuda", "GPU"):
+        mg.ones(2).to("cuda")
