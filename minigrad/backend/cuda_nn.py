@@ -46,17 +46,24 @@ def log_softmax(a, axis=-1):
 
 
 @cuda.jit
-def _one_hot_kernel(target, out, total, num_classes):
-    # each thread owns out[r, c]; an out-of-range target leaves its row all zero
+def _one_hot_kernel(target, out, total, num_classes, invalid):
+    # each thread owns out[r, c]. A target outside [0, C) cannot raise on the device without a
+    # host round trip; its row gets ``invalid`` (NaN for floats) so a loss built on it turns NaN
+    # instead of silently dropping the sample
     t = cuda.grid(1)
     if t < total:
-        out[t] = 1 if target[t // num_classes] == t % num_classes else 0
+        label = target[t // num_classes]
+        if 0 <= label < num_classes:
+            out[t] = 1 if label == t % num_classes else 0
+        else:
+            out[t] = invalid
 
 
 def one_hot(target, num_classes, dtype):
     num_classes = int(num_classes)
     out = empty(tuple(target.shape) + (num_classes,), dtype)
-    launch(_one_hot_kernel, out.size, flat(target), flat(out), out.size, num_classes)
+    invalid = out.dtype.type(np.nan if out.dtype.kind == "f" else 0)
+    launch(_one_hot_kernel, out.size, flat(target), flat(out), out.size, num_classes, invalid)
     return out
 
 

@@ -61,7 +61,7 @@ def signatures():
         yield "avg pool forward", P._avg_forward_kernel, (A(dt), A(dt), I) + pool + (dt,)
         yield "avg pool backward", P._avg_backward_kernel, (A(dt), A(dt), I) + pool + (dt,)
         yield "log_softmax", N._log_softmax_kernel, (A(dt), A(dt), I, I, I)
-        yield "one_hot", N._one_hot_kernel, (A(I), A(dt), I, I)
+        yield "one_hot", N._one_hot_kernel, (A(I), A(dt), I, I, dt)
     yield "sum of bools", R._sum_kernel, (A(B), A(I), I, I, T8, T8, T8, T8, I, I)
     yield "cast", S._copy_kernel, (A(T.float32), I, T8, A(T.float64), I, T8, I, T8)
     yield "mixed add", E._binary_kernel(E._add), (A(T.float32), A(T.float64), A(T.float64), I, T8, T8, T8)

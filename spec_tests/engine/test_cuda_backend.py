@@ -237,6 +237,9 @@ def test_log_softmax_and_one_hot():
     close(B.log_softmax(dev(a), 1), want)
     t = np.array([[2, 0], [1, 3]])
     close(B.one_hot(dev(t), 4, np.float32), np.eye(4, dtype=np.float32)[t], np.float32)
+    # no exception can leave the device without a host copy: a bad label poisons its row with NaN
+    bad = host(B.one_hot(dev(np.array([1, 4, -1])), 4, np.float64))
+    assert np.array_equal(bad[0], [0, 1, 0, 0]) and np.isnan(bad[1:]).all()
 
 
 def conv_reference(x, w, b, stride, padding):

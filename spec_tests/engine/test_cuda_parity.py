@@ -206,6 +206,14 @@ def test_mixing_devices_is_a_clear_error():
         F.conv2d(mg.tensor(r(1, 1, 3, 3), device="cuda"), mg.tensor(r(1, 1, 2, 2)))
 
 
+def test_out_of_range_class_is_never_a_silent_answer():
+    logits, target = r(2, 3), np.array([0, 3])
+    with pytest.raises(IndexError):
+        F.cross_entropy(mg.tensor(logits), mg.tensor(target))  # the cpu checks on the host
+    loss = F.cross_entropy(mg.tensor(logits, device="cuda"), mg.tensor(target, device="cuda"))
+    assert np.isnan(loss.item())  # the device cannot raise without a host copy: NaN instead
+
+
 def test_dropout_on_cuda_zeroes_and_rescales():
     mg.manual_seed(0)
     x = mg.ones(64, device="cuda", requires_grad=True)
