@@ -134,11 +134,14 @@ _kernels = {}
 def _binary_kernel(op):
     if ("binary", op) not in _kernels:
         @cuda.jit
-        def kernel(a, b, out, n, shape, a_strides, b_strides):
-            # each thread owns out[i] and gathers its two (broadcast) inputs
+        def kernel(a, b, out, n, shape, a_strides, b_strides, a_same, b_same):
+            # each thread owns out[i] and gathers its two (broadcast) inputs; an operand of the
+            # output's own shape skips the index arithmetic (64-bit div/mod is slow on a GPU)
             i = cuda.grid(1)
             if i < n:
-                out[i] = op(a[offset_of(i, shape, a_strides)], b[offset_of(i, shape, b_strides)])
+                ia = i if a_same else offset_of(i, shape, a_strides)
+                ib = i if b_same else offset_of(i, shape, b_strides)
+                out[i] = op(a[ia], b[ib])
         _kernels[("binary", op)] = kernel
     return _kernels[("binary", op)]
 
@@ -207,7 +210,8 @@ def _binary(op, a, b, out_dtype=None):
     out = empty(shape, out_dtype or dtype)
     shape8, a_strides = pad(shape, broadcast_strides(a.shape, shape))
     b_strides = pad(shape, broadcast_strides(b.shape, shape))[1]
-    launch(_binary_kernel(op), out.size, flat(a), flat(b), flat(out), out.size, shape8, a_strides, b_strides)
+    launch(_binary_kernel(op), out.size, flat(a), flat(b), flat(out), out.size, shape8, a_strides, b_strides,
+           tuple(a.shape) == shape, tuple(b.shape) == shape)
     return out
 
 

@@ -39,9 +39,9 @@ def signatures():
     """(name, kernel, argument types) for every kernel and dtype the backend launches."""
     for dt in (T.float32, T.float64):
         for op in (E._add, E._subtract, E._multiply, E._divide, E._power, E._maximum, E._minimum):
-            yield "binary", E._binary_kernel(op), (A(dt), A(dt), A(dt), I, T8, T8, T8)
+            yield "binary", E._binary_kernel(op), (A(dt), A(dt), A(dt), I, T8, T8, T8, B, B)
         for op in (E._greater, E._equal):
-            yield "compare", E._binary_kernel(op), (A(dt), A(dt), A(B), I, T8, T8, T8)
+            yield "compare", E._binary_kernel(op), (A(dt), A(dt), A(B), I, T8, T8, T8, B, B)
         for op in (E._negative, E._exp, E._log, E._sqrt, E._abs, E._sign, E._tanh, E._sigmoid):
             yield "unary", E._unary_kernel(op), (A(dt), A(dt), I)
         yield "where", E._where_kernel, (A(B), A(dt), A(dt), A(dt), I, T8, T8, T8, T8)
@@ -64,8 +64,8 @@ def signatures():
         yield "one_hot", N._one_hot_kernel, (A(I), A(dt), I, I, dt)
     yield "sum of bools", R._sum_kernel, (A(B), A(I), I, I, T8, T8, T8, T8, I, I)
     yield "cast", S._copy_kernel, (A(T.float32), I, T8, A(T.float64), I, T8, I, T8)
-    yield "mixed add", E._binary_kernel(E._add), (A(T.float32), A(T.float64), A(T.float64), I, T8, T8, T8)
-    yield "integer equal", E._binary_kernel(E._equal), (A(I), A(I), A(B), I, T8, T8, T8)
+    yield "mixed add", E._binary_kernel(E._add), (A(T.float32), A(T.float64), A(T.float64), I, T8, T8, T8, B, B)
+    yield "integer equal", E._binary_kernel(E._equal), (A(I), A(I), A(B), I, T8, T8, T8, B, B)
 
 
 def main():
