@@ -15,6 +15,7 @@ from numba import cuda
 MAXDIM = 8
 _MAX_THREADS = 128
 
+
 def _device_array_types():
     """The device-array class: the simulator has its own stand-in for DeviceNDArray."""
     from numba.cuda import config

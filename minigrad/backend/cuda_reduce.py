@@ -85,7 +85,8 @@ def reduce_sum(a, axes, dtype):
     groups = -(-n_red // chunk) if n_red else 1
     partial_dtype = dtype if groups == 1 else np.dtype(np.float64 if dtype.kind == "f" else dtype)
     partial = empty((groups,) + tuple(out_shape), partial_dtype)
-    launch(_sum_kernel, partial.size, flat(a), flat(partial), partial.size, builtins.max(n, 1), ks, kst, rs, rst, n_red, chunk)
+    launch(_sum_kernel, partial.size, flat(a), flat(partial), partial.size, builtins.max(n, 1),
+           ks, kst, rs, rst, n_red, chunk)
     if groups == 1:
         return partial.reshape(out_shape)
     return reduce_sum(partial, (0,), dtype)
