@@ -238,11 +238,19 @@ def _bars(rng, n, size=8):
     return images + 0.05 * rng.standard_normal(images.shape).astype(np.float32), labels
 
 
+def _orientation(patch):
+    """'v' when a patch varies across columns only (vertical structure), 'h' across rows only, '-' otherwise."""
+    across_columns = np.ptp(patch[0].mean(axis=0))
+    across_rows = np.ptp(patch[0].mean(axis=1))
+    return "v" if across_columns > 2 * across_rows else "h" if across_rows > 2 * across_columns else "-"
+
+
 @spec("M4.08")
 @pytest.mark.experiment
 def test_top_nine_patches_of_a_trained_unit_show_its_feature():
-    """Train a small ConvNet to tell vertical bars from horizontal ones; the unit it relies on for "vertical"
-    has its top nine patches all on vertical structure."""
+    """Train a small ConvNet to tell vertical bars from horizontal ones. For each unit that learned something
+    (is not dead), its top nine patches on new images show one feature: all vertical or all horizontal
+    structure, though the patches overall are a mix."""
     mg.manual_seed(0)
     rng = np.random.default_rng(0)
     images, labels = _bars(rng, 64)
@@ -258,17 +266,21 @@ def test_top_nine_patches_of_a_trained_unit_show_its_feature():
         loss.backward()
         opt.step()
     assert loss.item() < 0.2, f"the tiny ConvNet should learn the task, loss {loss.item():.3f}"
-    w = head.weight.numpy()
-    unit = int(np.argmax(w[0] - w[1]))              # the unit that votes most for "vertical"
     test_images, _ = _bars(np.random.default_rng(1), 64)
-    patches, acts, where = top_patches(features, test_images, unit, k=9)
-    assert patches.shape == (9, 1, 3, 3) and np.all(np.diff(acts) <= 0)
-    # a vertical structure varies across columns (x) and not down rows (y)
-    vertical = [np.ptp(p[0].mean(axis=0)) > 2 * np.ptp(p[0].mean(axis=1)) for p in patches]
-    assert sum(vertical) >= 8, f"the unit's top nine patches should hold vertical structure; {sum(vertical)}/9 do"
-    everywhere, _, _ = top_patches(features, test_images, unit, k=64 * 6 * 6)
-    base_rate = np.mean([np.ptp(p[0].mean(axis=0)) > 2 * np.ptp(p[0].mean(axis=1)) for p in everywhere])
-    assert base_rate < 0.6, f"among all patches only {base_rate:.0%} are vertical: the top nine are not chance"
+    everywhere, _, _ = top_patches(features, test_images, 0, k=64 * 6 * 6)
+    mix = [_orientation(p) for p in everywhere]
+    assert min(mix.count("v"), mix.count("h")) > 0.2 * len(mix), "all patches together hold both orientations"
+    live = 0
+    for unit in range(4):
+        patches, acts, where = top_patches(features, test_images, unit, k=9)
+        assert patches.shape == (9, 1, 3, 3) and np.all(np.diff(acts) <= 0), "nine patches, strongest first"
+        if acts[-1] <= 0.05:
+            continue                                         # a dead unit learned nothing
+        live += 1
+        kinds = [_orientation(p) for p in patches]
+        agree = max(kinds.count("v"), kinds.count("h"))
+        assert agree >= 8, f"unit {unit}'s top nine patches should show one feature; orientations {''.join(kinds)}"
+    assert live >= 2, f"at least two units should have learned a feature, {live} did"
 
 
 # ----- M4.09 - M4.12: content cost, style matrix, style costs ----------------------------------------------
