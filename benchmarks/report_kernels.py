@@ -125,6 +125,11 @@ def have_torch():
 def set_threads(n):
     """Same thread count for Numba, the GEMM split, BLAS and PyTorch."""
     import numba
+
+    from minigrad.backend.threads import configure_threads
+
+    # minigrad picks Numba's threading layer; set_num_threads would start the default one.
+    configure_threads()
     numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
     if have_torch():
         import torch

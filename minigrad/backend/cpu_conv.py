@@ -41,58 +41,75 @@ def _valid_range(j, p_l, s_w, width, w_o):
     return lo, hi
 
 
+# Below this many elements a kernel runs in the calling thread: waking the workers
+# costs more than the copy, and far more when other processes hold the cores.
+SERIAL_BELOW = 1 << 20
+
+
+@njit(cache=True)
+def _im2col_slab(t, x, n0, cols, f_h, f_w, s_h, s_w, p_t, p_l):
+    n_b, h_o, w_o = cols.shape[1], cols.shape[2], cols.shape[3]
+    height, width = x.shape[2], x.shape[3]
+    k, n = t // n_b, t % n_b
+    c, i, j = k // (f_h * f_w), (k // f_w) % f_h, k % f_w
+    lo, hi = _valid_range(j, p_l, s_w, width, w_o)
+    for oh in range(h_o):
+        h = oh * s_h + i - p_t
+        if h < 0 or h >= height:
+            for ow in range(w_o):
+                cols[k, n, oh, ow] = 0
+            continue
+        for ow in range(lo):
+            cols[k, n, oh, ow] = 0
+        # Rows are short (n_W'), so index directly instead of slicing.
+        for ow in range(lo, hi):
+            cols[k, n, oh, ow] = x[n0 + n, c, h, ow * s_w + j - p_l]
+        for ow in range(hi, w_o):
+            cols[k, n, oh, ow] = 0
+
+
 @njit(parallel=True, cache=True)
 def _im2col(x, n0, cols, f_h, f_w, s_h, s_w, p_t, p_l):
-    n_b, h_o, w_o = cols.shape[1], cols.shape[2], cols.shape[3]
-    n_ch, height, width = x.shape[1], x.shape[2], x.shape[3]
-    rows = n_ch * f_h * f_w
+    tasks = cols.shape[0] * cols.shape[1]
+    if cols.size < SERIAL_BELOW:
+        for t in range(tasks):
+            _im2col_slab(t, x, n0, cols, f_h, f_w, s_h, s_w, p_t, p_l)
+        return
     # Each thread owns whole (k, n) slabs of cols: pure copies, no shared writes.
-    # Rows are short (n_W'), so the loop indexes directly instead of slicing.
-    for t in prange(rows * n_b):
-        k = t // n_b
-        n = t % n_b
-        c = k // (f_h * f_w)
-        i = (k // f_w) % f_h
-        j = k % f_w
-        lo, hi = _valid_range(j, p_l, s_w, width, w_o)
-        for oh in range(h_o):
-            h = oh * s_h + i - p_t
-            if h < 0 or h >= height:
-                for ow in range(w_o):
-                    cols[k, n, oh, ow] = 0
-                continue
-            for ow in range(lo):
-                cols[k, n, oh, ow] = 0
-            base = j - p_l
+    for t in prange(tasks):
+        _im2col_slab(t, x, n0, cols, f_h, f_w, s_h, s_w, p_t, p_l)
+
+
+@njit(cache=True)
+def _col2im_row(t, gcols, n0, gx, f_h, f_w, s_h, s_w, p_t, p_l):
+    h_o, w_o = gcols.shape[2], gcols.shape[3]
+    n_ch, height, width = gx.shape[1], gx.shape[2], gx.shape[3]
+    h, c, n = t % height, (t // height) % n_ch, t // (height * n_ch)
+    for q in range(width):
+        gx[n0 + n, c, h, q] = 0
+    for i in range(f_h):
+        q = h + p_t - i
+        if q < 0 or q % s_h != 0 or q // s_h >= h_o:
+            continue
+        oh = q // s_h
+        for j in range(f_w):
+            k = (c * f_h + i) * f_w + j
+            lo, hi = _valid_range(j, p_l, s_w, width, w_o)
             for ow in range(lo, hi):
-                cols[k, n, oh, ow] = x[n0 + n, c, h, ow * s_w + base]
-            for ow in range(hi, w_o):
-                cols[k, n, oh, ow] = 0
+                gx[n0 + n, c, h, ow * s_w + j - p_l] += gcols[k, n, oh, ow]
 
 
 @njit(parallel=True, cache=True)
 def _col2im(gcols, n0, gx, f_h, f_w, s_h, s_w, p_t, p_l):
-    n_b, h_o, w_o = gcols.shape[1], gcols.shape[2], gcols.shape[3]
-    n_ch, height, width = gx.shape[1], gx.shape[2], gx.shape[3]
+    tasks = gcols.shape[1] * gx.shape[1] * gx.shape[2]
+    if gcols.size < SERIAL_BELOW:
+        for t in range(tasks):
+            _col2im_row(t, gcols, n0, gx, f_h, f_w, s_h, s_w, p_t, p_l)
+        return
     # Each thread owns whole input rows gx[n, c, h] and gathers every column entry
     # that read from it, so overlapping windows never race and nothing is atomic.
-    for t in prange(n_b * n_ch * height):
-        h = t % height
-        c = (t // height) % n_ch
-        n = t // (height * n_ch)
-        for q in range(width):
-            gx[n0 + n, c, h, q] = 0
-        for i in range(f_h):
-            q = h + p_t - i
-            if q < 0 or q % s_h != 0 or q // s_h >= h_o:
-                continue
-            oh = q // s_h
-            for j in range(f_w):
-                k = (c * f_h + i) * f_w + j
-                lo, hi = _valid_range(j, p_l, s_w, width, w_o)
-                base = j - p_l
-                for ow in range(lo, hi):
-                    gx[n0 + n, c, h, ow * s_w + base] += gcols[k, n, oh, ow]
+    for t in prange(tasks):
+        _col2im_row(t, gcols, n0, gx, f_h, f_w, s_h, s_w, p_t, p_l)
 
 
 @njit(parallel=True, cache=True)
@@ -165,10 +182,10 @@ def _input_grad_as_conv(gy, w, padding):
 
 
 def _shifted_is_cheaper(w, stride):
-    """Stride 1 with fewer output than input channels: multiply the padded input by
+    """Stride 1 with no more output than input channels: multiply the padded input by
     every filter offset at once (z = W_ij @ x_pad, f^2 n_c' rows) and add shifted rows
     of z, instead of building im2col's n_c f^2 rows."""
-    return tuple(stride) == (1, 1) and w.shape[0] < w.shape[1] and w.shape[2] * w.shape[3] > 1
+    return tuple(stride) == (1, 1) and w.shape[0] <= w.shape[1] and w.shape[2] * w.shape[3] > 1
 
 
 class _Padded:

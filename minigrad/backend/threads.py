@@ -21,9 +21,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-# Below this many multiply-adds a single one-thread GEMM beats handing work to a pool.
-_SPLIT_MIN_MACS = 1 << 21
-_state = {"blas": None, "pool": None, "workers": None, "layer": None}
+# Below this many multiply-adds (about a millisecond on one core) a single one-thread
+# GEMM beats handing blocks to the pool, whose threads may wait for a core under load.
+_SPLIT_MIN_MACS = 1 << 25
+_state = {"blas": None, "pools": {}, "layer": None}
 
 
 def configure_threads():
@@ -41,10 +42,9 @@ def configure_threads():
 
 
 def _workers():
-    if _state["workers"] is None:
-        import numba
-        _state["workers"] = max(1, int(numba.config.NUMBA_NUM_THREADS))
-    return _state["workers"]
+    """Numba's current thread count (numba.set_num_threads applies to the GEMM split too)."""
+    import numba
+    return max(1, numba.get_num_threads())
 
 
 def _blas_controllers():
@@ -76,8 +76,9 @@ def matmul(a, b, out):
     parts = _workers()
     if parts == 1 or m * n * a.shape[1] < _SPLIT_MIN_MACS:
         return np.matmul(a, b, out=out)
-    if _state["pool"] is None:
-        _state["pool"] = ThreadPoolExecutor(parts - 1, thread_name_prefix="minigrad-gemm")
+    pool = _state["pools"].get(parts)
+    if pool is None:
+        pool = _state["pools"][parts] = ThreadPoolExecutor(parts - 1, thread_name_prefix="minigrad-gemm")
     # Each worker owns a block of out's columns (or rows when out is tall): no overlap.
     if n >= m:
         cuts = [n * i // parts for i in range(parts + 1)]
@@ -85,7 +86,7 @@ def matmul(a, b, out):
     else:
         cuts = [m * i // parts for i in range(parts + 1)]
         jobs = [(a[lo:hi], b, out[lo:hi]) for lo, hi in zip(cuts, cuts[1:])]
-    futures = [_state["pool"].submit(np.matmul, x, y, out=o) for x, y, o in jobs[1:]]
+    futures = [pool.submit(np.matmul, x, y, out=o) for x, y, o in jobs[1:]]
     np.matmul(jobs[0][0], jobs[0][1], out=jobs[0][2])
     for f in futures:
         f.result()
