@@ -270,12 +270,24 @@ def promote_pair(a, b):
     if not isinstance(b, Tensor):
         b = as_tensor_like(b, a)
     if a.dtype != b.dtype:
-        a_float, b_float = _is_float(a.dtype), _is_float(b.dtype)
-        if a_float and not b_float:
-            b = b.to(a.dtype)
-        elif b_float and not a_float:
-            a = a.to(b.dtype)
-        else:
-            common = np.promote_types(a.dtype, b.dtype)
-            a, b = a.to(common), b.to(common)
+        common = _promoted_dtype(a, b)
+        a, b = a.to(common), b.to(common)
     return a, b
+
+
+def _category(dtype):
+    return 2 if _is_float(dtype) else 0 if dtype == bool_ else 1
+
+
+def _promoted_dtype(a, b):
+    """PyTorch's rule: the higher category (bool < int < float) wins and keeps its width; a 0-d
+    tensor beside a dimensioned one of the same or a higher category gives way to it
+    (0-d float64 * float32 -> float32, 0-d int64 * uint8 -> uint8)."""
+    if (a.ndim == 0) != (b.ndim == 0):
+        dimensioned, zero_d = (b, a) if a.ndim == 0 else (a, b)
+        if _category(zero_d.dtype) <= _category(dimensioned.dtype):
+            return dimensioned.dtype
+        return zero_d.dtype
+    if _category(a.dtype) != _category(b.dtype):
+        return a.dtype if _category(a.dtype) > _category(b.dtype) else b.dtype
+    return np.promote_types(a.dtype, b.dtype)

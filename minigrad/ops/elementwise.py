@@ -303,6 +303,8 @@ def _comparison(name):
             data = xp.where(xp.greater(b.data, a.data), no, yes)
         elif name == "le":
             data = xp.where(xp.greater(a.data, b.data), no, yes)
+        elif name == "ne":
+            data = xp.where(xp.equal(a.data, b.data), no, yes)
         else:
             data = xp.equal(a.data, b.data)
         return Tensor._from_array(data, a.device)
@@ -310,4 +312,4 @@ def _comparison(name):
     return op
 
 
-gt, lt, ge, le, eq = (_comparison(n) for n in ("gt", "lt", "ge", "le", "eq"))
+gt, lt, ge, le, eq, ne = (_comparison(n) for n in ("gt", "lt", "ge", "le", "eq", "ne"))
