@@ -147,6 +147,17 @@ def test_conv2d_paths(w_shape, stride, pad, dtype):
     _check_conv(x_shape, w_shape, stride, pad, dtype, seed=1)
 
 
+@pytest.mark.parametrize("x_shape, w_shape, stride, pad", [
+    ((4, 16, 48, 48), (8, 16, 5, 5), (1, 2), (2, 2, 1, 1)),   # parallel im2col and col2im
+    ((4, 8, 40, 40), (16, 8, 5, 5), (1, 1), (2, 2, 2, 2)),    # parallel im2col, stride 1
+])
+def test_conv2d_large_enough_for_the_parallel_kernels(x_shape, w_shape, stride, pad):
+    h_o = cpu_conv.out_size(x_shape[2], pad[0] + pad[1], w_shape[2], stride[0])
+    w_o = cpu_conv.out_size(x_shape[3], pad[2] + pad[3], w_shape[3], stride[1])
+    assert w_shape[1] * w_shape[2] * w_shape[3] * x_shape[0] * h_o * w_o >= cpu_conv.SERIAL_BELOW
+    _check_conv(x_shape, w_shape, stride, pad, np.float32, seed=2)
+
+
 def test_conv2d_chunks_the_batch_and_reuses_buffers(monkeypatch):
     # A tiny cap forces one image per chunk for some calls and uneven chunks for others.
     for cap in (1, 3000, 7000):
