@@ -615,3 +615,28 @@ def test_binary_cross_entropy_is_finite_at_zero_and_one():
     assert loss.item() == pytest.approx((0 + 0 + 100 + 100) / 4)
     loss.backward()
     np.testing.assert_allclose(p.grad.numpy(), [0.0, 0.0, -1e12 / 4, 1e12 / 4])
+
+
+@pytest.mark.parametrize("zero_d, dimensioned, want", [
+    (np.array(2.5), np.ones(2, np.float32), "float32"),  # same category: the dimensioned tensor wins
+    (np.array(2.5, np.float32), np.ones(2), "float64"),
+    (np.array(3), np.ones(2, np.uint8), "uint8"),
+    (np.array(2.5), np.ones(2, np.int64), "float64"),  # a higher category wins with its own width
+    (np.array(3), np.ones(2, bool), "int64"),
+])
+def test_a_zero_d_tensor_promotes_like_pytorch(zero_d, dimensioned, want):
+    a, b = mg.tensor(zero_d), mg.tensor(dimensioned)
+    assert (a * b).dtype == (b + a).dtype == np.dtype(want)
+
+
+def test_comparisons_are_elementwise():
+    x, y = mg.tensor([1.0, 2.0, 3.0]), mg.tensor([1.0, 5.0, 0.0])
+    assert (x == y).numpy().tolist() == [True, False, False]
+    assert (x != y).numpy().tolist() == [False, True, True]
+    assert (x == 2.0).numpy().tolist() == [False, True, False]
+    assert (x > y).numpy().tolist() == [False, False, True]
+    assert (x <= y).numpy().tolist() == [True, True, False]
+    assert (x == y).dtype == mg.bool_
+    assert (mg.tensor([0, 1, 2]) == mg.tensor([0, 1, 1])).sum().item() == 2  # accuracy the PyTorch way
+    assert (x == None) is False and (x != None) is True  # noqa: E711
+    assert {x: 1}[x] == 1  # tensors stay hashable by identity
