@@ -54,3 +54,13 @@ def test_report_all_proved_exits_zero_and_verbose_prints_the_formula():
 
 def test_spec_dir_is_found_from_the_checkout():
     assert find_spec_dir().name == "spec_tests"
+
+
+def test_every_checklist_id_is_claimed_by_a_course_test():
+    """Static guard: each ID has at least one `@spec("...")` test in spec_tests/course (the checklist also reports "missing")."""
+    here = find_spec_dir() / "course"
+    claimed = set()
+    for path in here.glob("test_*.py"):
+        claimed |= set(re.findall(r'@spec\("(M\d\.\d\d)"\)', path.read_text(encoding="utf-8")))
+    missing = [item.id for item in ITEMS if item.id not in claimed]
+    assert not missing, f"checklist IDs without a course test: {missing}"
