@@ -53,6 +53,8 @@ class SGD(Optimizer):
             raise ValueError(f"SGD: lr must be positive, got {lr}")
         if momentum < 0 or weight_decay < 0:
             raise ValueError(f"SGD: momentum and weight_decay must be >= 0, got {momentum}, {weight_decay}")
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError(f"SGD: nesterov needs momentum > 0 and dampening 0, got momentum {momentum}, dampening {dampening}")
         super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay,
                                       dampening=dampening, nesterov=nesterov))
         self.lr, self.momentum, self.weight_decay = lr, momentum, weight_decay

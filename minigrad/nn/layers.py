@@ -40,6 +40,8 @@ class Conv2d(Module):
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size = pair(kernel_size, "kernel_size", "Conv2d")
         self.stride = pair(stride, "stride", "Conv2d")
+        if min(self.kernel_size) <= 0 or min(self.stride) <= 0:
+            raise ValueError(f"Conv2d: kernel_size and stride must be positive, got {kernel_size!r} and {stride!r}")
         self.padding = padding if isinstance(padding, str) else pair(padding, "padding", "Conv2d")
         self.weight = _empty_parameter(out_channels, in_channels, *self.kernel_size)
         self.bias = _empty_parameter(out_channels) if bias else None

@@ -91,6 +91,8 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
     if min(stride) <= 0:
         raise ValueError(f"conv2d: stride must be positive, got {stride}")
     kernel = tuple(weight.shape[2:])
+    if min(kernel) <= 0 or min(weight.shape[:2]) <= 0:
+        raise ValueError(f"conv2d: weight must have non-empty (C_out, C_in, f_h, f_w), got shape {weight.shape}")
     pads = conv_padding(padding, kernel, stride)
     padded = (x.shape[2] + pads[0] + pads[1], x.shape[3] + pads[2] + pads[3])
     if kernel[0] > padded[0] or kernel[1] > padded[1]:
