@@ -7,7 +7,6 @@ function is differentiable, so ``J(G).backward()`` gives dJ/dG for the update
 G := G - lr * dJ/dG.
 """
 
-import minigrad as mg
 
 __all__ = ["content_cost", "gram_matrix", "layer_style_cost", "style_cost", "total_cost"]
 

@@ -16,7 +16,6 @@ training experiments (tests marked ``experiment``).
 
 import contextlib
 import io
-import os
 import sys
 from pathlib import Path
 

@@ -10,7 +10,7 @@ import minigrad.functional as F
 from minigrad import nn, optim
 
 from apps.edges import HORIZONTAL, SCHARR, SOBEL, VERTICAL, detect_edges
-from course_helpers import FEW, PROPERTY, n_params, t
+from course_helpers import PROPERTY, n_params, t
 
 spec = pytest.mark.spec
 

@@ -4,7 +4,7 @@ import time
 
 import numpy as np
 import pytest
-from hypothesis import assume, given
+from hypothesis import given
 from hypothesis import strategies as st
 
 import minigrad as mg
@@ -15,7 +15,7 @@ from apps.yolo import (
     best_anchor, box_scores, center_to_corners, corners_to_center, decode_predictions, encode_targets,
     grid_cell, iou, is_correct_detection, non_max_suppression, pairwise_iou, yolo_filter_boxes,
 )
-from course_helpers import FEW, PROPERTY
+from course_helpers import PROPERTY
 
 spec = pytest.mark.spec
 
@@ -311,3 +311,18 @@ def test_a_network_learns_to_output_landmark_coordinates():
         losses.append(loss.item())
     assert landmark_loss(mg.tensor(targets), targets).item() == 0.0
     assert losses[-1] < 0.05 * losses[0], f"the landmark loss should fall: {losses[0]:.4f} -> {losses[-1]:.4f}"
+
+
+@spec("M3.05")
+@PROPERTY
+@given(data=scored_boxes(), threshold=st.floats(0.1, 0.9), n_classes=st.integers(1, 3), seed=st.integers(0, 99))
+def test_nms_per_class_is_nms_within_each_class(data, threshold, n_classes, seed):
+    boxes, scores = data
+    classes = np.random.default_rng(seed).integers(0, n_classes, len(boxes))
+    keep = non_max_suppression(mg.tensor(boxes), mg.tensor(scores), threshold, classes=classes)
+    assert np.all(np.diff(scores[keep]) <= 0), "kept boxes come out best score first"
+    for c in np.unique(classes):
+        members = np.flatnonzero(classes == c)
+        alone = members[non_max_suppression(boxes[members], scores[members], threshold)]
+        assert sorted(keep[classes[keep] == c].tolist()) == sorted(alone.tolist()), \
+            f"class {c}: per-class NMS must equal NMS on that class's boxes alone"

@@ -9,11 +9,10 @@ import minigrad as mg
 import minigrad.functional as F
 from minigrad import nn, optim
 
-from apps.edges import HORIZONTAL, VERTICAL
 from apps.faces import VerificationHead, distance, encode, identify, verify
 from apps.style import content_cost, gram_matrix, layer_style_cost, style_cost, total_cost
 from apps.visualize import top_patches
-from course_helpers import FEW, PROPERTY, t
+from course_helpers import PROPERTY, t
 
 spec = pytest.mark.spec
 
