@@ -7,7 +7,7 @@ import pytest
 
 import minigrad as mg
 import minigrad.functional as F
-from minigrad import nn
+from minigrad import nn, optim
 from minigrad.backend import get_backend
 
 KERNELS = ("conv2d_forward", "conv2d_backward", "max_pool2d_forward", "avg_pool2d_forward", "matmul")
@@ -306,3 +306,24 @@ def test_cuda_without_a_gpu_is_a_minigrad_error(monkeypatch):
         mg.tensor([1.0], device="cuda")
     with raises(RuntimeError, "cuda", "GPU"):
         mg.ones(2).to("cuda")
+
+
+def test_conv2d_empty_kernel(no_kernel):
+    with raises(ValueError, "conv2d", "weight", "(2, 3, 0, 3)"):
+        F.conv2d(x(), x((2, 3, 0, 3)))
+
+
+@pytest.mark.parametrize("kernel_size, stride", [(0, 1), (-1, 1), (3, 0)])
+def test_conv_layer_non_positive_kernel_or_stride(kernel_size, stride):
+    with raises(ValueError, "Conv2d", "kernel_size", "stride"):
+        nn.Conv2d(3, 2, kernel_size, stride=stride)
+
+
+def test_optimizer_hyper_parameters():
+    params = [mg.zeros(1, requires_grad=True)]
+    with raises(ValueError, "SGD", "lr"):
+        optim.SGD(params, lr=-0.1)
+    with raises(ValueError, "SGD", "nesterov", "momentum"):
+        optim.SGD(params, lr=0.1, nesterov=True)
+    with raises(ValueError, "Adam", "betas"):
+        optim.Adam(params, betas=(1.0, 0.9))
