@@ -1,16 +1,23 @@
-"""2-D convolution on the CPU: im2col/col2im gathers compiled by Numba, one BLAS GEMM per batch chunk.
+"""2-D convolution on the CPU: Numba data movement around large BLAS GEMMs, batch chunked.
 
 Course notation: an input of n_c channels and n x n pixels, a filter of f x f,
 padding p and stride s give an output of floor((n + 2p - f) / s) + 1 pixels per
 side (here the padding may differ per side, so 2p becomes p_top + p_bottom).
 
-Layout of the workspace: ``cols`` is (n_c * f_h * f_w, nb, n_H, n_W), row k = (c, i, j)
-holding, for every output pixel of the nb images of a chunk, the input value under
-filter offset (i, j) of channel c. Then y = W (n_c', K) @ cols (K, nb * n_H * n_W)
-is one large GEMM. The workspace is capped (``WORKSPACE_BYTES``) by chunking the
-batch, so memory does not grow with the batch size.
+Three paths, chosen per call by shape (each is a few GEMMs per batch chunk):
+- im2col (general): ``cols`` is (n_c f_h f_w, nb, n_H', n_W'), row k = (c, i, j)
+  holding the input under filter offset (i, j) of channel c for every output pixel
+  of the chunk's nb images; y = W (n_c', K) @ cols. dW = dy @ cols^T and
+  dx = col2im(W^T @ dy), the column gradient gathered back onto its windows.
+- shift-add (stride 1, n_c' <= n_c): the padded input, flattened per channel, is
+  multiplied by all f^2 filter offsets at once, z = W_ij @ x_pad (f^2 n_c' rows, fewer
+  than im2col's f^2 n_c), and y adds the rows of z shifted by i * w_p + j. dW comes
+  from f^2 GEMMs of dy on the padded grid with x_pad shifted; dx is the convolution
+  of dy with the flipped, transposed filter when n_c' < n_c.
+- pointwise (1 x 1, stride 1, no padding): x already is its own im2col.
+The workspace is capped (``WORKSPACE_BYTES``) by chunking the batch and its buffers
+are reused across chunks, so memory does not grow with the batch size.
 """
-
 import numpy as np
 from numba import njit, prange
 
