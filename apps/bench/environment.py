@@ -138,10 +138,11 @@ def _probe(threads, cache_dir=None):
 def jit_compile_times(threads, cold=True):
     """{'cold': {...} or None, 'cached': {...}}: import time and first-call compile/load time of the kernels.
 
-    Cached uses Numba's ordinary on-disk cache (filled by the benchmarks that ran
-    before); cold points Numba at an empty cache directory, so every kernel is
+    Cached uses Numba's ordinary on-disk cache, timed in the second of two fresh
+    processes (the first refills the cache if a kernel's source changed); cold points Numba at an empty cache directory, so every kernel is
     compiled (tens of seconds: ``cold=False`` skips it).
     """
+    _probe(threads)  # refills the on-disk cache if the kernels changed since it was written
     cached = _probe(threads)
     if not cold:
         return {"cold": None, "cached": cached}

@@ -92,7 +92,7 @@ def load_lines(report):
     verdict = "BUSY: the numbers are noisier than usual" if load["busy"] else "quiet"
     lines = [f"machine load: {verdict} (before: {one(before)}; after: {one(after)})"]
     if load["busy_workloads"]:
-        lines.append(f"  rows marked busy: other processes used > {load['threshold_other_cores']} cores while they ran")
+        lines.append(f" ; rows marked busy: other processes used > {load['threshold_other_cores']} cores while they ran")
     return lines
 
 
@@ -246,6 +246,10 @@ def results_section(report, chart_names):
     lines = [
         "## minigrad bench: minigrad vs PyTorch vs numpy",
         "",
+        "The latest full run of `minigrad bench`, written by `--results-md` (rerun it to replace this "
+        "section; the README's Benchmarks section explains the columns). The figures of every round are in "
+        "the run's bench.json.",
+        "",
         f"Command: `{report['command']}` (started {report['started']}, {report['elapsed_s'] / 60:.1f} min of workloads).",
         "",
         f"Machine: {m.get('cpu')}, {m.get('cores')} cores; {report['settings']['threads']} threads for every peer; "
@@ -253,7 +257,7 @@ def results_section(report, chart_names):
         f"numpy {m.get('numpy')}; PyTorch {m.get('torch') or 'not installed'}; Python {m.get('python')}; "
         f"OMP_WAIT_POLICY={m.get('omp_wait_policy')}.",
         "",
-        "Load: " + " ".join(load_lines(report)).replace("  ", " "),
+        "; ".join(line.strip() for line in load_lines(report)).replace("machine load: ", "Machine load: ", 1) + ".",
         "",
     ]
     lines += header_lines(report)[3:] + ["", markdown_table(report), ""]
