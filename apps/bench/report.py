@@ -92,7 +92,7 @@ def load_lines(report):
     verdict = "BUSY: the numbers are noisier than usual" if load["busy"] else "quiet"
     lines = [f"machine load: {verdict} (before: {one(before)}; after: {one(after)})"]
     if load["busy_workloads"]:
-        lines.append(f" ; rows marked busy: other processes used > {load['threshold_other_cores']} cores while they ran")
+        lines.append(f"  rows marked busy: other processes used > {load['threshold_other_cores']} cores while they ran")
     return lines
 
 
