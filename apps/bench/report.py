@@ -193,6 +193,7 @@ def scaling_chart(report, path):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     panels = [("scale-batch", "batch size"), ("scale-size", "image size (pixels per side)")]
     if not any(r["group"] == g for r in report["results"] for g, _ in panels):
@@ -209,6 +210,9 @@ def scaling_chart(report, path):
                 ax.errorbar(xs, med, yerr=err, marker="o", color=color, capsize=3, label=PEER_LABELS[peer])
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
+        if rs:  # label the measured sizes themselves, not powers of two
+            ax.set_xticks([r["x"] for r in rs], [str(r["x"]) for r in rs])
+            ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
         ax.set_xlabel(xlabel)
         ax.set_ylabel("ms per forward+backward (median, min-max)")
         ax.set_title(rs[0]["name"].split(" b")[0] + (" vs batch" if group == "scale-batch" else " vs size") if rs else group)
