@@ -75,7 +75,7 @@ def header_lines(report):
         + (f" (at least 3: fewer when {s['rounds']} would exceed {s['round_budget_s']:g} s)" if s.get("round_budget_s") else "")
         + ", time per call",
         f"peers used: {', '.join(used)} (numpy = the plain im2col reference engine); "
-        f"peak = numpy BLAS square GEMM of the same FLOPs" + (f"; not installed: {', '.join(missing)}" if missing else ""),
+        f"peak = numpy BLAS on a square GEMM of the same FLOPs (best round)" + (f"; not installed: {', '.join(missing)}" if missing else ""),
         f"machine: {m.get('cpu')}, {m.get('cores')} cores, BLAS {m.get('numpy_blas')}, "
         f"Numba threading layer {m.get('numba_threading_layer')}, OMP_WAIT_POLICY={m.get('omp_wait_policy')}",
         "mg/X = minigrad time / X time (2.00x: minigrad takes twice as long; below 1: faster)",
