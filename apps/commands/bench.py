@@ -77,4 +77,6 @@ def _reconstruct(args):
         parts.append("--no-torch")
     if args.no_jit:
         parts.append("--no-jit")
+    if args.results_md:
+        parts.append(f"--results-md {args.results_md}")
     return " ".join(parts)
