@@ -104,9 +104,10 @@ def run_finetune(out="runs/finetune", per_class=50, pretrain_epochs=4, epochs=30
     mg.save(transfer.state_dict(), os.path.join(out, "lenet5_transfer5-9.npz"))
     log("")
     log(f"digits 5-9 from {per_class} images per class, {epochs} epochs, test on {len(test_new)} held-out images:")
-    log(f"  transfer (frozen {'conv layers' if freeze == 'conv' else 'all but the head'}, new head): "
-        f"accuracy {transfer_acc:.4f}  ({trainable:,} trainable, {frozen:,} frozen parameters)")
-    log(f"  from scratch (same network, same data)      : accuracy {scratch_acc:.4f}  "
+    what = "conv layers" if freeze == "conv" else "all but the head"
+    log(f"  {'transfer (frozen ' + what + ', new head)':<44} accuracy {transfer_acc:.4f}  "
+        f"({trainable:,} trainable, {frozen:,} frozen parameters)")
+    log(f"  {'from scratch (same network, same data)':<44} accuracy {scratch_acc:.4f}  "
         f"({sum(p.numpy().size for p in scratch.parameters()):,} trainable parameters)")
     log(f"frozen weights bit-identical after fine-tuning: {'yes' if identical else 'NO'} "
         f"({len(snapshot)} tensors checked)")

@@ -41,9 +41,9 @@ def register(subparsers):
     d = sub.add_parser("depth", help="training error against depth, plain vs residual networks (M2.06)",
                        description="Train plain and residual networks of increasing depth on the same small data and "
                                    "budget; plot final training error against depth for both.")
-    d.add_argument("--depths", default=None, help="comma-separated numbers of weighted layers (default: 4,8,14,20)")
+    d.add_argument("--depths", default=None, help="comma-separated numbers of weighted layers (default: 4,10,20,30)")
     d.add_argument("--images", type=int, default=None, help="training images (default: 500)")
-    d.add_argument("--epochs", type=int, default=None, help="epochs per network (default: 6)")
+    d.add_argument("--epochs", type=int, default=None, help="epochs per network (default: 4)")
     d.add_argument("--width", type=int, default=None, help="channels of every conv (default: 8)")
     d.add_argument("--seed", type=int, default=0, help="seed (default: %(default)s)")
     d.add_argument("--out", default="runs/depth", help="output folder (default: %(default)s)")
