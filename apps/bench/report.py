@@ -72,7 +72,7 @@ def header_lines(report):
     lines = [
         f"minigrad bench{' --quick' if s['quick'] else ''}: {s['threads']} threads, {s['dtype']}, "
         f"median of {s['rounds']} interleaved rounds after warm-up"
-        + (f" (at least 3: fewer when {s['rounds']} would exceed {s['round_budget_s']:g} s)" if s.get("round_budget_s") else "")
+        + (f" (at least 3: fewer when {s['rounds']} would exceed {s['round_budget_s']:g} s)" if s.get("round_budget_s") and s["rounds"] > 3 else "")
         + ", time per call",
         f"peers used: {', '.join(used)} (numpy = the plain im2col reference engine); "
         f"peak = numpy BLAS on a square GEMM of the same FLOPs (best round)" + (f"; not installed: {', '.join(missing)}" if missing else ""),
