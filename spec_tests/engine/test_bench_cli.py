@@ -20,9 +20,21 @@ from apps.cli import main
 
 
 @pytest.fixture(autouse=True)
-def _restore_omp_env(monkeypatch):
-    # The bench sets OMP_WAIT_POLICY for its own process; keep the test session's environment unchanged.
+def _restore_process_settings(monkeypatch):
+    # The bench sets OMP_WAIT_POLICY and the thread counts for its own process; the rest of
+    # the test session must not inherit them (--threads 1 would slow every later test).
+    import numba
+
+    from apps.bench import environment
+
     monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
+    threads = numba.get_num_threads()
+    yield
+    numba.set_num_threads(threads)
+    limits = getattr(environment.set_threads, "limits", None)
+    if limits is not None:
+        limits.restore_original_limits()
+        environment.set_threads.limits = None
 
 
 def test_measure_gives_median_within_spread():
