@@ -276,6 +276,7 @@ def markdown(rows, extra, threads, command):
               f"- peak MB: numpy allocations during one minigrad call (tracemalloc), inputs excluded",
               f"- import + first call of every kernel: cold (empty Numba cache) {extra['first_call']['cold_s']:.1f} s, "
               f"warm (cached) {extra['first_call']['warm_s']:.1f} s"]
+    lines.append(f"- load average (1, 5, 15 min) at the end: {', '.join(f'{v:.1f}' for v in os.getloadavg())}")
     if "vgg16_rss" in extra:
         lines.append(f"- VGG-16 convs + pools, batch 8, 224 x 224, forward + backward: peak RSS {extra['vgg16_rss'] / 2**30:.2f} GiB")
     lines += [f"- command: `{command}`", ""]
