@@ -202,6 +202,12 @@ def test_sgd_nesterov():
     np.testing.assert_allclose(steps, [[0.9031, -2.1862], [1.05007411, -2.64142622]], rtol=1e-12)
 
 
+def test_sgd_dampening():
+    # v = g at step 1, then v = m v + (1 - dampening) g: step 2 v = 0.9 (0.5, 1) + 0.5 (-1, 2) = (-0.05, 1.9)
+    steps = _two_steps(lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, dampening=0.5))
+    np.testing.assert_allclose(steps, [[0.95, -2.1], [0.955, -2.29]], rtol=1e-12)
+
+
 def test_adam():
     # step 1: m_hat = g, v_hat = g^2, so p -= lr * g / (|g| + eps) = lr * sign(g)
     # step 2: m = 0.9 * 0.1 g1 + 0.1 g2, v = 0.999 * 0.001 g1^2 + 0.001 g2^2, bias-corrected by 1 - beta^2
