@@ -215,3 +215,35 @@ def test_retain_graph_keeps_the_saved_arrays():
     assert pool.argmax is not None
     loss.backward()
     np.testing.assert_allclose(x.grad.numpy().sum(), 8.0)
+
+
+# ----- gradcheck itself ------------------------------------------------------------------
+class _SquareWithAWrongGradient(mg.Function):
+    def forward(self, a):
+        self.save_for_backward(a)
+        return a * a
+
+    def backward(self, grad):
+        (a,) = self.saved_arrays
+        return grad * a  # should be 2 a
+
+
+def test_gradcheck_accepts_a_right_gradient_and_rejects_a_wrong_one():
+    x = mg.tensor(np.array([[0.5, -1.0], [2.0, 1.5]]), requires_grad=True)
+    assert mg.gradcheck(lambda a: (a * a).sum(dim=1), [x]) is True
+    assert mg.gradcheck(lambda a: _SquareWithAWrongGradient.apply(a), [x], raise_exception=False) is False
+    with pytest.raises(AssertionError, match="input 0"):
+        mg.gradcheck(lambda a: _SquareWithAWrongGradient.apply(a), [x])
+
+
+def test_gradcheck_checks_every_input_in_float64():
+    a = mg.tensor(np.array([1.0, 2.0], np.float32), requires_grad=True)
+    b = mg.tensor(np.array([3.0, -1.0], np.float32), requires_grad=True)
+    seen = []
+
+    def fn(u, v):
+        seen.append((u.dtype, v.dtype))
+        return u * v.exp()
+
+    assert mg.gradcheck(fn, (a, b), eps=1e-6, atol=1e-5)
+    assert set(seen) == {(mg.float64, mg.float64)}
