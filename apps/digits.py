@@ -136,7 +136,8 @@ def train_epoch(model, loader, opt, lr_at, step, desc="train", progress=True):
     model.train()
     total_loss = correct = seen = 0
     start = time.perf_counter()
-    bar = tqdm(loader, desc=desc, leave=False, disable=not progress, unit="batch", dynamic_ncols=True)
+    bar = tqdm(loader, desc=desc, leave=False, disable=not progress, unit="batch", dynamic_ncols=True,
+                mininterval=0.5)
     for images, labels in bar:
         opt.lr = lr_at(step)
         logits = model(images)

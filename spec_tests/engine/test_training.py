@@ -135,3 +135,23 @@ def test_freezing_replaces_the_head_and_only_the_head_and_fc_train(tmp_path):
     loss.backward()
     opt.step()
     assert frozen_unchanged(model, snapshot)
+
+
+@pytest.mark.spec("M2.06")
+def test_depth_experiment_networks_and_verdict(tmp_path):
+    from apps.depth import DepthConfig, depth_network, run_depth, verdict
+
+    x = mg.tensor(np.zeros((2, 1, 14, 14), dtype=np.float32))
+    for residual in (False, True):
+        model = depth_network(6, residual, width=4)
+        assert model(x).shape == (2, 10)
+        convs = [n for n, p in model.named_parameters() if p.ndim == 4]
+        assert len(convs) == 5          # stem + 2 blocks x 2 convs; with the linear head: 6 layers
+    with pytest.raises(ValueError, match="even"):
+        depth_network(5, False)
+    assert verdict([4, 10, 20], [0.05, 0.04, 0.3], [0.05, 0.03, 0.04])[0]
+    holds, message = verdict([4, 10, 20], [0.05, 0.04, 0.03], [0.05, 0.03, 0.04])
+    assert not holds and "did not rise" in message
+    result = run_depth(DepthConfig(depths=(4, 6), images=60, epochs=1, width=4, out=str(tmp_path), progress=False),
+                       log=lambda *a: None)
+    assert len(result["plain"]) == 2 and os.path.exists(tmp_path / "depth.png")
