@@ -66,7 +66,7 @@ def frozen_unchanged(model, snapshot):
     return all(current[name].numpy().tobytes() == array.tobytes() for name, array in snapshot.items())
 
 
-def run_finetune(out="runs/finetune", per_class=50, pretrain_epochs=4, epochs=30, freeze="conv", seed=0,
+def run_finetune(out="runs/finetune", per_class=50, pretrain_epochs=4, epochs=10, freeze="conv", seed=0,
                  progress=True, lr=3e-3, limit=None, log=print):
     """Pretrain on 0-4, transfer to 5-9 with ``per_class`` images each, compare with scratch; returns the results."""
     if freeze not in ("conv", "all"):

@@ -29,7 +29,7 @@ def register(subparsers):
     p.add_argument("--out", default="runs/finetune", help="output folder (default: %(default)s)")
     p.add_argument("--per-class", type=int, default=50, help="images per class of digits 5-9 (default: %(default)s)")
     p.add_argument("--pretrain-epochs", type=int, default=4, help="epochs on digits 0-4 (default: %(default)s)")
-    p.add_argument("--epochs", type=int, default=30, help="epochs on the small 5-9 set (default: %(default)s)")
+    p.add_argument("--epochs", type=int, default=10, help="epochs on the small 5-9 set (default: %(default)s)")
     p.add_argument("--freeze", choices=["conv", "all"], default="conv",
                    help="freeze the conv layers (default) or every layer but the new head")
     p.add_argument("--seed", type=int, default=0, help="seed (default: %(default)s)")
