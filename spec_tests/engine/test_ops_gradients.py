@@ -65,7 +65,8 @@ def check_op(fn, *shapes, data, reference=None, domains=None, atol=1e-5):
         assert t.grad is not None and t.grad.dtype == mg.float32 and t.grad.shape == t.shape
 
     doubles = [mg.tensor(a, requires_grad=True) for a in arrays]
-    assert mg.gradcheck(fn, doubles, eps=1e-6, atol=atol)
+    # rtol tighter than gradcheck's default 1e-3: central differences in float64 are good to ~1e-8 here
+    assert mg.gradcheck(fn, doubles, eps=1e-6, atol=atol, rtol=1e-5)
 
 
 # ----- strategies -----------------------------------------------------------------
