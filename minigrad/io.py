@@ -25,11 +25,18 @@ def _flatten(obj, prefix, out, scalars):
         out[prefix] = obj.numpy()
     elif isinstance(obj, np.ndarray):
         out[prefix] = obj
-    elif isinstance(obj, (np.generic, int, float, bool, str)):
-        out[prefix] = np.asarray(obj)
+    elif isinstance(obj, (np.generic, int, float, bool, str)) or _is_number_sequence(obj):
+        out[prefix] = np.asarray(obj)  # a tuple such as Adam's betas comes back as a list
         scalars.append(prefix)
     else:
-        raise TypeError(f"save: cannot store {prefix!r} of type {type(obj).__name__}; use tensors, arrays, numbers, strings or dicts")
+        raise TypeError(
+            f"save: cannot store {prefix!r} of type {type(obj).__name__}; use tensors, arrays, numbers, "
+            "strings, lists of numbers or dicts"
+        )
+
+
+def _is_number_sequence(obj):
+    return isinstance(obj, (list, tuple)) and all(isinstance(v, (int, float, bool, np.generic)) for v in obj)
 
 
 def save(obj, path):
@@ -72,7 +79,11 @@ def load(path, device="cpu"):
         # Files without the marker (older ones) read every 0-d entry as a Python value.
         scalars = set(flat.pop(_SCALARS).tolist()) if _SCALARS in flat else None
     except (zipfile.BadZipFile, ValueError, OSError, EOFError) as error:
-        raise ValueError(f"load: {path} is not a readable minigrad checkpoint (.npz): {error}") from None
+        # numpy's own wording (about pickles) would mislead: the file is just not an archive we wrote.
+        raise ValueError(
+            f"load: {path} is not a readable minigrad checkpoint (.npz): it is truncated, corrupt or not "
+            f"written by mg.save ({type(error).__name__})"
+        ) from None
     result = {}
     for key, value in flat.items():
         parts = key.split(_SEPARATOR)
@@ -83,7 +94,7 @@ def load(path, device="cpu"):
             continue  # marker of an empty dict
         is_scalar = key in scalars if scalars is not None else value.ndim == 0 and value.dtype.kind in "biufU"
         if is_scalar:
-            node[parts[-1]] = value.item()
+            node[parts[-1]] = value.item() if value.ndim == 0 else value.tolist()
         else:
             node[parts[-1]] = Tensor(value, device=device)
     return result

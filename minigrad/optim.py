@@ -34,7 +34,9 @@ class Optimizer:
     def load_state_dict(self, state_dict):
         from .tensor import Tensor
 
-        self.defaults.update(state_dict["defaults"])
+        self.defaults.update(
+            {k: tuple(v) if isinstance(v, list) else v for k, v in state_dict["defaults"].items()}
+        )
         self.state = {}
         for key, entries in state_dict["state"].items():
             p = self.params[int(key)]
