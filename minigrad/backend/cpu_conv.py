@@ -93,39 +93,47 @@ def _im2col(x, n0, cols, f_h, f_w, s_h, s_w, p_t, p_l):
 
 
 @njit(cache=True)
-def _col2im_row(t, gcols, n0, gx, f_h, f_w, s_h, s_w, p_t, p_l):
+def _col2im_band(t, bands, gcols, n0, gx, f_h, f_w, s_h, s_w, p_t, p_l):
     h_o, w_o = gcols.shape[2], gcols.shape[3]
     n_ch, height, width = gx.shape[1], gx.shape[2], gx.shape[3]
-    h, c, n = t % height, (t // height) % n_ch, t // (height * n_ch)
-    for q in range(width):
-        gx[n0 + n, c, h, q] = 0
+    b, c, n = t % bands, (t // bands) % n_ch, t // (bands * n_ch)
+    h0, h1 = b * height // bands, (b + 1) * height // bands
+    for h in range(h0, h1):
+        for q in range(width):
+            gx[n0 + n, c, h, q] = 0
+    # Reading whole (k, n) slabs of gcols in order streams them from memory; the
+    # rows they add into are this band's, a few KB that stay in cache.
     for i in range(f_h):
-        q = h + p_t - i
-        if q < 0 or q % s_h != 0 or q // s_h >= h_o:
-            continue
-        oh = q // s_h
+        oh_lo = max(0, -((i - p_t - h0) // s_h))
+        oh_hi = min(h_o, -((i - p_t - h1) // s_h))
         for j in range(f_w):
             k = (c * f_h + i) * f_w + j
             lo, hi = _valid_range(j, p_l, s_w, width, w_o)
-            if s_w == 1:
-                for ow in range(lo, hi):
-                    gx[n0 + n, c, h, ow + j - p_l] += gcols[k, n, oh, ow]
-            else:
-                for ow in range(lo, hi):
-                    gx[n0 + n, c, h, ow * s_w + j - p_l] += gcols[k, n, oh, ow]
+            for oh in range(oh_lo, oh_hi):
+                h = oh * s_h + i - p_t
+                if s_w == 1:
+                    for ow in range(lo, hi):
+                        gx[n0 + n, c, h, ow + j - p_l] += gcols[k, n, oh, ow]
+                else:
+                    for ow in range(lo, hi):
+                        gx[n0 + n, c, h, ow * s_w + j - p_l] += gcols[k, n, oh, ow]
 
 
 @njit(parallel=True, cache=True)
 def _col2im(gcols, n0, gx, f_h, f_w, s_h, s_w, p_t, p_l):
-    tasks = gcols.shape[1] * gx.shape[1] * gx.shape[2]
+    planes = gcols.shape[1] * gx.shape[1]
+    # Whole planes make the best tasks; split them into row bands only when there
+    # are too few planes to keep every thread busy (e.g. one RGB image).
+    bands = min(gx.shape[2], (16 + planes - 1) // planes)
+    tasks = planes * bands
     if gcols.size < SERIAL_BELOW:
         for t in range(tasks):
-            _col2im_row(t, gcols, n0, gx, f_h, f_w, s_h, s_w, p_t, p_l)
+            _col2im_band(t, bands, gcols, n0, gx, f_h, f_w, s_h, s_w, p_t, p_l)
         return
-    # Each thread owns whole input rows gx[n, c, h] and gathers every column entry
-    # that read from it, so overlapping windows never race and nothing is atomic.
+    # Each thread owns whole row bands of gx planes and gathers every column entry
+    # that read from them, so overlapping windows never race and nothing is atomic.
     for t in prange(tasks):
-        _col2im_row(t, gcols, n0, gx, f_h, f_w, s_h, s_w, p_t, p_l)
+        _col2im_band(t, bands, gcols, n0, gx, f_h, f_w, s_h, s_w, p_t, p_l)
 
 
 @njit(parallel=True, cache=True)
