@@ -23,9 +23,21 @@ NAME = "cpu"
 HOST_MEMORY = True
 
 # Elementwise and reductions: numpy's own.
-add, subtract, multiply, divide, power = np.add, np.subtract, np.multiply, np.divide, np.power
-maximum, minimum, negative, exp, log = np.maximum, np.minimum, np.negative, np.exp, np.log
-sqrt, abs, sign, tanh = np.sqrt, np.abs, np.sign, np.tanh
+add, subtract, multiply = np.add, np.subtract, np.multiply
+maximum, minimum, negative = np.maximum, np.minimum, np.negative
+abs, sign, tanh = np.abs, np.sign, np.tanh
+
+
+def _quiet(ufunc):
+    """The ufunc without numpy's warnings: log(0) = -inf and 1/0 = inf are answers here, as in PyTorch."""
+    def quiet(*args):
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+            return ufunc(*args)
+    quiet.__name__ = ufunc.__name__
+    return quiet
+
+
+divide, power, exp, log, sqrt = (_quiet(f) for f in (np.divide, np.power, np.exp, np.log, np.sqrt))
 greater, equal, where = np.greater, np.equal, np.where
 concatenate, stack = np.concatenate, np.stack
 

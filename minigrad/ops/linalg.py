@@ -67,6 +67,10 @@ def linear(x, weight, bias=None):
             f"linear: input's last dimension ({x.shape[-1] if x.ndim else None}, input shape {x.shape}) must equal "
             f"in_features = weight.shape[1] ({weight.shape[1]}, weight shape {weight.shape})"
         )
+    if x.dtype != weight.dtype and x.dtype.kind == "f":
+        raise TypeError(f"linear: input is {x.dtype} but weight is {weight.dtype}; convert one with .to(dtype)")
+    if bias is not None and bias.dtype != weight.dtype:
+        raise TypeError(f"linear: weight is {weight.dtype} but bias is {bias.dtype}")
     if bias is not None and bias.shape != weight.shape[:1]:
         raise ValueError(f"linear: bias must have shape ({weight.shape[0]},), got {bias.shape}")
     out = matmul(x, weight.transpose(0, 1))
