@@ -111,8 +111,7 @@ class Function:
 
     @classmethod
     def apply(cls, *args, **kwargs):
-        from .tensor import Tensor
-
+        Tensor = _tensor_class()
         tensors = [a for a in args if isinstance(a, Tensor)]
         device = tensors[0].device if tensors else "cpu"
         for t in tensors:
@@ -123,12 +122,25 @@ class Function:
         out = ctx.forward(*raw, **kwargs)
         needs = tuple(t.requires_grad for t in tensors)
         track = _grad_enabled and any(needs)
-        result = Tensor._from_array(out, device, requires_grad=track)
+        result = Tensor._from_array(out, device)
         if track:
+            result.requires_grad = True  # a float output: the op produced it from float inputs
             ctx.parents = tuple(tensors)
             ctx.needs_input_grad = needs
             result._ctx = ctx
         return result
+
+
+_TENSOR = []
+
+
+def _tensor_class():
+    # tensor.py imports this module, so Tensor is fetched once, lazily, not on every op.
+    if not _TENSOR:
+        from .tensor import Tensor
+
+        _TENSOR.append(Tensor)
+    return _TENSOR[0]
 
 
 def _raise_mixed_devices(op, tensors):

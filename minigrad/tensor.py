@@ -60,7 +60,10 @@ class Tensor:
     @classmethod
     def _from_array(cls, array, device, requires_grad=False):
         out = cls.__new__(cls)
-        out._setup(array, device, requires_grad)
+        out.data, out.device, out.grad, out._ctx = array, device, None, None
+        out._retains_grad = out.requires_grad = False
+        if requires_grad:
+            out.requires_grad_(True)
         return out
 
     def _setup(self, array, device, requires_grad):
