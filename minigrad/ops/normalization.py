@@ -3,8 +3,67 @@
 import numpy as np
 
 from .. import random
+from ..autograd import Function
 from ..tensor import Tensor
-from . import elementwise, reduce
+
+
+class BatchNorm(Function):
+    """y = (x - mean) / sqrt(var + eps) * weight + bias, per channel, in one pass each way.
+
+    One Function instead of a dozen elementwise ops: it keeps only x_hat and
+    1/sqrt(var + eps) for the backward, whose input gradient in training is
+    dx = inv_std * (dx_hat - mean(dx_hat) - x_hat * mean(dx_hat * x_hat)).
+    """
+
+    name = "batch_norm"
+
+    def forward(self, x, *affine, has_weight, has_bias, count, running_mean, running_var, training, eps, stats_out):
+        xp, dims = self.xp, (0,) + tuple(range(2, x.ndim))
+        stat_shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+        self.has_weight, self.has_bias, self.count = has_weight, has_bias, count
+        weight = affine[0] if has_weight else None
+        bias = affine[-1] if has_bias else None
+        if training:
+            count = xp.full((), self.count, x.dtype)
+            mean = xp.divide(xp.sum(x, axis=dims, keepdims=True), count)
+            centred = xp.subtract(x, mean)
+            var = xp.divide(xp.sum(xp.multiply(centred, centred), axis=dims, keepdims=True), count)
+            stats_out.extend((mean, var))
+        else:
+            mean = xp.reshape(xp.astype(running_mean, x.dtype), stat_shape)
+            var = xp.reshape(xp.astype(running_var, x.dtype), stat_shape)
+            centred = xp.subtract(x, mean)
+        inv_std = xp.divide(xp.full((), 1, x.dtype), xp.sqrt(xp.add(var, xp.full((), eps, x.dtype))))
+        x_hat = xp.multiply(centred, inv_std)
+        out = x_hat
+        if weight is not None:
+            out = xp.multiply(out, xp.reshape(weight, stat_shape))
+        if bias is not None:
+            out = xp.add(out, xp.reshape(bias, stat_shape))
+        self.dims, self.stat_shape, self.training = dims, stat_shape, training
+        self.save_for_backward(x_hat, inv_std, weight)
+        return out
+
+    def backward(self, grad):
+        x_hat, inv_std, weight = self.saved_arrays
+        xp, dims, channels = self.xp, self.dims, x_hat.shape[1]
+        needs = list(self.needs_input_grad)
+        grads = []
+        if needs.pop(0):
+            g_hat = grad if weight is None else xp.multiply(grad, xp.reshape(weight, self.stat_shape))
+            if self.training:
+                count = xp.full((), self.count, grad.dtype)
+                mean_g = xp.divide(xp.sum(g_hat, axis=dims, keepdims=True), count)
+                mean_gx = xp.divide(xp.sum(xp.multiply(g_hat, x_hat), axis=dims, keepdims=True), count)
+                g_hat = xp.subtract(xp.subtract(g_hat, mean_g), xp.multiply(x_hat, mean_gx))
+            grads.append(xp.multiply(g_hat, inv_std))
+        else:
+            grads.append(None)
+        if self.has_weight:
+            grads.append(xp.reshape(xp.sum(xp.multiply(grad, x_hat), axis=dims), (channels,)) if needs.pop(0) else None)
+        if self.has_bias:
+            grads.append(xp.reshape(xp.sum(grad, axis=dims), (channels,)) if needs.pop(0) else None)
+        return tuple(grads)
 
 
 def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
@@ -15,37 +74,38 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     """
     if x.ndim not in (2, 3, 4):
         raise ValueError(f"batch_norm: input must be (N, C), (N, C, L) or (N, C, H, W), got shape {x.shape}")
+    if x.dtype.kind != "f":
+        raise TypeError(f"batch_norm: input must be float32 or float64, got {x.dtype}")
     channels = x.shape[1]
     for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight), ("bias", bias)):
         if t is not None and t.shape != (channels,):
             raise ValueError(f"batch_norm: {name} must have shape ({channels},) for input {x.shape}, got {t.shape}")
-    dims = (0,) + tuple(range(2, x.ndim))
-    stat_shape = (1, channels) + (1,) * (x.ndim - 2)
-    if training:
-        count = int(np.prod([x.shape[d] for d in dims]))
-        if count <= 1:
-            raise ValueError(f"batch_norm: training needs more than one value per channel, got input shape {x.shape}")
-        mean = reduce.mean(x, dim=dims, keepdim=True)
-        centred = x - mean
-        var = reduce.mean(centred * centred, dim=dims, keepdim=True)
-        if running_mean is not None:
-            m = momentum
-            batch_mean = mean.detach().reshape(channels)
-            unbiased = var.detach().reshape(channels) * (count / (count - 1))
-            running_mean.data = ((1 - m) * running_mean.detach() + m * batch_mean.to(running_mean.dtype)).data
-            running_var.data = ((1 - m) * running_var.detach() + m * unbiased.to(running_var.dtype)).data
-    else:
-        if running_mean is None or running_var is None:
-            raise ValueError("batch_norm: evaluation (training=False) needs running_mean and running_var")
-        mean = running_mean.detach().reshape(stat_shape)
-        centred = x - mean
-        var = running_var.detach().reshape(stat_shape)
-    out = centred / elementwise.sqrt(var + eps)
-    if weight is not None:
-        out = out * weight.reshape(stat_shape)
-    if bias is not None:
-        out = out + bias.reshape(stat_shape)
+    count = int(np.prod([x.shape[d] for d in (0,) + tuple(range(2, x.ndim))]))
+    if training and count <= 1:
+        raise ValueError(f"batch_norm: training needs more than one value per channel, got input shape {x.shape}")
+    if not training and (running_mean is None or running_var is None):
+        raise ValueError("batch_norm: evaluation (training=False) needs running_mean and running_var")
+    stats = []
+    affine = [t for t in (weight, bias) if t is not None]
+    out = BatchNorm.apply(
+        x, *affine, has_weight=weight is not None, has_bias=bias is not None, count=count,
+        running_mean=None if training else running_mean.data, running_var=None if training else running_var.data,
+        training=training, eps=eps, stats_out=stats,
+    )
+    if training and running_mean is not None:
+        _update_running(running_mean, stats[0], momentum, 1.0)
+        _update_running(running_var, stats[1], momentum, count / (count - 1))  # the unbiased variance
     return out
+
+
+def _update_running(running, batch_stat, momentum, scale):
+    """running = (1 - momentum) * running + momentum * scale * batch_stat, in the running tensor's dtype."""
+    xp, dtype = running.backend, running.dtype
+    batch = xp.astype(xp.reshape(batch_stat, running.shape), dtype)
+    running.data = xp.add(
+        xp.multiply(running.data, xp.full((), 1 - momentum, dtype)),
+        xp.multiply(batch, xp.full((), momentum * scale, dtype)),
+    )
 
 
 def dropout(x, p=0.5, training=True):
