@@ -173,6 +173,142 @@ def _shift_add(z, n0, n_b, y, f_h, f_w, w_p, plane):
                         y[n0 + n, k, oh, ow] += z[row, base + ow]
 
 
+# Per-image path for small stride-1 problems: one parallel region per conv call.
+# Each worker takes a contiguous run of images and, one image at a time, pads it into
+# its own buffer, builds a "wide" im2col and multiplies it with np.dot inside Numba
+# (scipy's BLAS, held at one thread by kernel_call, so the workers do not oversubscribe
+# the cores). Wide: the output is computed on the padded grid's width w_p, so that
+# row k = (c, i, j) of cols is one contiguous run of the padded plane starting at
+# i * w_p + j (L = (n_H' - 1) w_p + n_W' values) instead of n_H' runs of n_W'; the
+# f_w - 1 extra columns per output row cost a little GEMM work but the copies become
+# memcpy-like, where the row-by-row im2col of short rows dominated LeNet-sized layers.
+# Only used while one image's columns stay this small (a few hundred KB in cache):
+PER_IMAGE_MAX_BYTES = 2 << 20
+
+
+@njit(cache=True)
+def _pad_image(x, n, xp, p_t, p_l):
+    """xp (n_c, h_p, w_p) = image n of x with its zero border."""
+    height, width = x.shape[2], x.shape[3]
+    xp[...] = 0
+    for c in range(x.shape[1]):
+        for h in range(height):
+            xp[c, h + p_t, p_l:p_l + width] = x[n, c, h]
+
+
+@njit(cache=True)
+def _wide_cols(xp2, cols, f_h, f_w, w_p):
+    """cols[k] = xp2[c, i w_p + j : i w_p + j + L] for k = (c, i, j): one copy per row."""
+    length = cols.shape[1]
+    for k in range(cols.shape[0]):
+        c, i, j = k // (f_h * f_w), (k // f_w) % f_h, k % f_w
+        off = i * w_p + j
+        cols[k] = xp2[c, off:off + length]
+
+
+@njit(cache=True)
+def _forward_run(lo, hi, x, w2, y3, xp, cols, zw, f_h, f_w, p_t, p_l):
+    """y3[n] = W (n_c', K) @ wide im2col of image n, for n in [lo, hi)."""
+    c_out = y3.shape[1]
+    h_p, w_p = xp.shape[1], xp.shape[2]
+    h_o, w_o = h_p - f_h + 1, w_p - f_w + 1
+    xp2 = xp.reshape(xp.shape[0], h_p * w_p)
+    for n in range(lo, hi):
+        _pad_image(x, n, xp, p_t, p_l)
+        _wide_cols(xp2, cols, f_h, f_w, w_p)
+        np.dot(w2, cols, zw)
+        # Drop the f_w - 1 wrapped-around columns of each wide output row.
+        for k in range(c_out):
+            for oh in range(h_o):
+                y3[n, k, oh * w_o:(oh + 1) * w_o] = zw[k, oh * w_p:oh * w_p + w_o]
+
+
+@njit(parallel=True, cache=True)
+def _forward_per_image(x, w2, y3, h_p, w_p, f_h, f_w, p_t, p_l, parts):
+    n_img, n_ch, rows = x.shape[0], x.shape[1], w2.shape[1]
+    length = (h_p - f_h) * w_p + w_p - f_w + 1
+    # Worker p owns images [p n / parts, (p + 1) n / parts): their y planes and its buffers.
+    for p in prange(parts):
+        xp = np.empty((n_ch, h_p, w_p), x.dtype)
+        cols = np.empty((rows, length), x.dtype)
+        zw = np.empty((w2.shape[0], length), x.dtype)
+        _forward_run(p * n_img // parts, (p + 1) * n_img // parts, x, w2, y3, xp, cols, zw,
+                     f_h, f_w, p_t, p_l)
+
+
+@njit(cache=True)
+def _backward_run(lo, hi, x, w2t, gy3, gx, gw, need_x, need_w, xp, cols, gyw, tmp,
+                  f_h, f_w, p_t, p_l):
+    """For images n in [lo, hi): gw += dy[n] @ cols^T and gx[n] = col2im(W^T @ dy[n]),
+    on the wide grid (dy is zero in the wrapped-around columns, so they add nothing)."""
+    n_ch, h_p, w_p = xp.shape[0], xp.shape[1], xp.shape[2]
+    h_o, w_o = h_p - f_h + 1, w_p - f_w + 1
+    height, width = x.shape[2], x.shape[3]
+    length = cols.shape[1]
+    xp2 = xp.reshape(n_ch, h_p * w_p)
+    gyw[...] = 0
+    for n in range(lo, hi):
+        for k in range(gyw.shape[0]):
+            for oh in range(h_o):
+                gyw[k, oh * w_p:oh * w_p + w_o] = gy3[n, k, oh * w_o:(oh + 1) * w_o]
+        if need_w:
+            _pad_image(x, n, xp, p_t, p_l)
+            _wide_cols(xp2, cols, f_h, f_w, w_p)
+            np.dot(gyw, cols.T, tmp)
+            gw += tmp
+        if need_x:
+            # cols is free now: it holds the column gradient W^T @ dy, which we add
+            # back onto the padded plane (xp) row by row, then crop the border off.
+            np.dot(w2t, gyw, cols)
+            xp[...] = 0
+            for k in range(cols.shape[0]):
+                c, i, j = k // (f_h * f_w), (k // f_w) % f_h, k % f_w
+                off = i * w_p + j
+                for q in range(length):
+                    xp2[c, off + q] += cols[k, q]
+            for c in range(n_ch):
+                for h in range(height):
+                    gx[n, c, h] = xp[c, h + p_t, p_l:p_l + width]
+
+
+@njit(parallel=True, cache=True)
+def _backward_per_image(x, w2t, gy3, gx, gw_parts, need_x, need_w, h_p, w_p,
+                        f_h, f_w, p_t, p_l, parts):
+    n_img, n_ch, rows = x.shape[0], x.shape[1], w2t.shape[0]
+    length = (h_p - f_h) * w_p + w_p - f_w + 1
+    # Worker p owns images [p n / parts, (p + 1) n / parts) of gx and its own partial
+    # weight gradient gw_parts[p] (summed by the caller): no two workers write one place.
+    for p in prange(parts):
+        xp = np.empty((n_ch, h_p, w_p), x.dtype)
+        cols = np.empty((rows, length), x.dtype)
+        gyw = np.empty((w2t.shape[1], length), x.dtype)
+        tmp = np.empty(gw_parts.shape[1:], x.dtype)
+        gw_parts[p] = 0
+        _backward_run(p * n_img // parts, (p + 1) * n_img // parts, x, w2t, gy3, gx,
+                      gw_parts[p], need_x, need_w, xp, cols, gyw, tmp, f_h, f_w, p_t, p_l)
+
+
+def _per_image_parts(x, w, stride, padding):
+    """Workers for the per-image path (1: run it in the calling thread), or 0 when it
+    does not apply (stride > 1, or one image's columns too big to stay in cache)."""
+    n_img, n_ch, height, width = x.shape
+    c_out, _, f_h, f_w = w.shape
+    p_t, p_b, p_l, p_r = padding
+    h_p, w_p = height + p_t + p_b, width + p_l + p_r
+    if tuple(stride) != (1, 1) or h_p < f_h or w_p < f_w:
+        return 0
+    rows = n_ch * f_h * f_w
+    if rows * h_p * w_p * x.itemsize > PER_IMAGE_MAX_BYTES:
+        return 0
+    # The GEMMs make the work per element far more than a copy's, so the parallel
+    # region pays off much sooner than SERIAL_BELOW: stay serial only below about
+    # 0.1 ms of multiply-adds.
+    if n_img * rows * h_p * w_p * c_out < (1 << 20):
+        return 1
+    import numba
+    return max(1, min(n_img, numba.get_num_threads()))
+
+
 def _geometry(x, w, stride, padding):
     n_img, n_ch, height, width = x.shape
     c_out, c_in, f_h, f_w = w.shape
@@ -312,6 +448,16 @@ def _forward(x, w, b, stride, padding):
             _mm(w2, x3[n], y3[n])
     elif _shifted_is_cheaper(w, stride):
         _forward_shifted(x, w, y, padding)
+    elif _per_image_parts(x, w, stride, padding):
+        parts = _per_image_parts(x, w, stride, padding)
+        h_p, w_p = h_o + geo[0] - 1, w_o + geo[1] - 1
+        if parts == 1:
+            xp = np.empty((x.shape[1], h_p, w_p), x.dtype)
+            length = (h_o - 1) * w_p + w_o
+            _forward_run(0, n_img, x, w2, y3, xp, np.empty((rows, length), x.dtype),
+                         np.empty((c_out, length), x.dtype), *geo[:2], *geo[4:])
+        else:
+            _forward_per_image(x, w2, y3, h_p, w_p, *geo[:2], *geo[4:], parts)
     else:
         ws = _Workspace(x.dtype)
         n_b = _chunk((rows + c_out) * pix * x.itemsize, n_img)
@@ -372,6 +518,26 @@ def _backward(grad_y, x, w, stride, padding, needs):
                 _mm(gy3[n], x3[n].T, gw2 if n == 0 else tmp)
                 if n:
                     gw2 += tmp
+        return gx, (None if gw2 is None else gw2.reshape(w.shape)), gb
+
+    parts = _per_image_parts(x, w, stride, padding)
+    if parts:
+        w2t = np.ascontiguousarray(w2.T)
+        gw_parts = np.empty((parts, c_out, rows), x.dtype)
+        gx_out = gx if need_x else np.empty((0,) + x.shape[1:], x.dtype)
+        h_p, w_p = h_o + geo[0] - 1, w_o + geo[1] - 1
+        if parts == 1:
+            length = (h_o - 1) * w_p + w_o
+            gw_parts[0] = 0
+            _backward_run(0, n_img, x, w2t, gy3, gx_out, gw_parts[0], need_x, need_w,
+                          np.empty((x.shape[1], h_p, w_p), x.dtype), np.empty((rows, length), x.dtype),
+                          np.empty((c_out, length), x.dtype), np.empty((c_out, rows), x.dtype),
+                          *geo[:2], *geo[4:])
+        else:
+            _backward_per_image(x, w2t, gy3, gx_out, gw_parts, need_x, need_w, h_p, w_p,
+                                *geo[:2], *geo[4:], parts)
+        if need_w:
+            gw2 = gw_parts.sum(axis=0)
         return gx, (None if gw2 is None else gw2.reshape(w.shape)), gb
 
     ws = _Workspace(x.dtype)

@@ -50,6 +50,12 @@ def _workers():
 def _blas_controllers():
     if _state["blas"] is None:
         from threadpoolctl import ThreadpoolController
+        try:
+            # Numba's np.dot calls scipy's BLAS (often its own OpenBLAS copy): load it
+            # now so that kernel_call holds it at one thread as well.
+            import scipy.linalg.cython_blas  # noqa: F401
+        except ImportError:
+            pass
         _state["blas"] = [c for c in ThreadpoolController().lib_controllers if c.user_api == "blas"]
     return _state["blas"]
 
