@@ -21,7 +21,7 @@ are reused across chunks, so memory does not grow with the batch size.
 import numpy as np
 from numba import njit, prange
 
-from .threads import kernel_call, matmul as _mm
+from .threads import kernel_call, matmul as _mm, run_parts
 
 # Workspace cap per call (cols, its gradient and the GEMM output of a chunk). Small
 # on purpose: a chunk's cols then is still in cache when the GEMM reads it, and we
@@ -173,12 +173,14 @@ def _shift_add(z, n0, n_b, y, f_h, f_w, w_p, plane):
                         y[n0 + n, k, oh, ow] += z[row, base + ow]
 
 
-# Per-image path for small stride-1 problems: one parallel region per conv call.
-# Each worker takes a contiguous run of images and, one image at a time, pads it into
-# its own buffer, builds a "wide" im2col and multiplies it with np.dot inside Numba
-# (scipy's BLAS, held at one thread by kernel_call, so the workers do not oversubscribe
-# the cores). Wide: the output is computed on the padded grid's width w_p, so that
-# row k = (c, i, j) of cols is one contiguous run of the padded plane starting at
+# Per-image path for small stride-1 problems: one pass over the batch per conv call,
+# split by images over the GEMM pool's threads (threads.run_parts). Each worker takes
+# a contiguous run of images and, a group at a time, pads them into its own buffer,
+# builds a "wide" im2col (Numba, nogil) and multiplies it with numpy's BLAS (held at
+# one thread by kernel_call, so the workers do not oversubscribe the cores; Numba's
+# own np.dot goes through scipy's BLAS, measured 1.2-2x slower on these skinny GEMMs).
+# Wide: the output is computed on the padded grid's width w_p, so that row
+# k = (c, i, j) of cols is one contiguous run of the padded plane starting at
 # i * w_p + j (L = (n_H' - 1) w_p + n_W' values) instead of n_H' runs of n_W'; the
 # f_w - 1 extra columns per output row cost a little GEMM work but the copies become
 # memcpy-like, where the row-by-row im2col of short rows dominated LeNet-sized layers.
@@ -206,86 +208,116 @@ def _wide_cols(xp2, cols, f_h, f_w, w_p):
         cols[k] = xp2[c, off:off + length]
 
 
-@njit(cache=True)
-def _forward_run(lo, hi, x, w2, y3, xp, cols, zw, f_h, f_w, p_t, p_l):
-    """y3[n] = W (n_c', K) @ wide im2col of image n, for n in [lo, hi)."""
-    c_out = y3.shape[1]
-    h_p, w_p = xp.shape[1], xp.shape[2]
-    h_o, w_o = h_p - f_h + 1, w_p - f_w + 1
-    xp2 = xp.reshape(xp.shape[0], h_p * w_p)
-    for n in range(lo, hi):
-        _pad_image(x, n, xp, p_t, p_l)
-        _wide_cols(xp2, cols, f_h, f_w, w_p)
-        np.dot(w2, cols, zw)
-        # Drop the f_w - 1 wrapped-around columns of each wide output row.
-        for k in range(c_out):
-            for oh in range(h_o):
-                y3[n, k, oh * w_o:(oh + 1) * w_o] = zw[k, oh * w_p:oh * w_p + w_o]
-
-
-@njit(parallel=True, cache=True)
-def _forward_per_image(x, w2, y3, h_p, w_p, f_h, f_w, p_t, p_l, parts):
-    n_img, n_ch, rows = x.shape[0], x.shape[1], w2.shape[1]
-    length = (h_p - f_h) * w_p + w_p - f_w + 1
-    # Worker p owns images [p n / parts, (p + 1) n / parts): their y planes and its buffers.
-    for p in prange(parts):
-        xp = np.empty((n_ch, h_p, w_p), x.dtype)
-        cols = np.empty((rows, length), x.dtype)
-        zw = np.empty((w2.shape[0], length), x.dtype)
-        _forward_run(p * n_img // parts, (p + 1) * n_img // parts, x, w2, y3, xp, cols, zw,
-                     f_h, f_w, p_t, p_l)
-
-
-@njit(cache=True)
-def _backward_run(lo, hi, x, w2t, gy3, gx, gw, need_x, need_w, xp, cols, gyw, tmp,
-                  f_h, f_w, p_t, p_l):
-    """For images n in [lo, hi): gw += dy[n] @ cols^T and gx[n] = col2im(W^T @ dy[n]),
-    on the wide grid (dy is zero in the wrapped-around columns, so they add nothing)."""
+@njit(nogil=True, cache=True)
+def _wide_group(x, g0, xp, cols, f_h, f_w, p_t, p_l):
+    """cols (K, m, L): the wide im2col of images g0..g0+m-1, side by side per row."""
     n_ch, h_p, w_p = xp.shape[0], xp.shape[1], xp.shape[2]
-    h_o, w_o = h_p - f_h + 1, w_p - f_w + 1
-    height, width = x.shape[2], x.shape[3]
-    length = cols.shape[1]
     xp2 = xp.reshape(n_ch, h_p * w_p)
-    gyw[...] = 0
-    for n in range(lo, hi):
-        for k in range(gyw.shape[0]):
+    for g in range(cols.shape[1]):
+        _pad_image(x, g0 + g, xp, p_t, p_l)
+        _wide_cols(xp2, cols[:, g], f_h, f_w, w_p)
+
+
+@njit(nogil=True, cache=True)
+def _unwide_group(zw, y3, g0, h_o, w_o, w_p):
+    """y3[g0 + g, k] = zw[k, g] without the f_w - 1 wrapped-around columns per row."""
+    for k in range(zw.shape[0]):
+        for g in range(zw.shape[1]):
             for oh in range(h_o):
-                gyw[k, oh * w_p:oh * w_p + w_o] = gy3[n, k, oh * w_o:(oh + 1) * w_o]
-        if need_w:
-            _pad_image(x, n, xp, p_t, p_l)
-            _wide_cols(xp2, cols, f_h, f_w, w_p)
-            np.dot(gyw, cols.T, tmp)
-            gw += tmp
-        if need_x:
-            # cols is free now: it holds the column gradient W^T @ dy, which we add
-            # back onto the padded plane (xp) row by row, then crop the border off.
-            np.dot(w2t, gyw, cols)
-            xp[...] = 0
-            for k in range(cols.shape[0]):
-                c, i, j = k // (f_h * f_w), (k // f_w) % f_h, k % f_w
-                off = i * w_p + j
-                for q in range(length):
-                    xp2[c, off + q] += cols[k, q]
-            for c in range(n_ch):
-                for h in range(height):
-                    gx[n, c, h] = xp[c, h + p_t, p_l:p_l + width]
+                y3[g0 + g, k, oh * w_o:(oh + 1) * w_o] = zw[k, g, oh * w_p:oh * w_p + w_o]
 
 
-@njit(parallel=True, cache=True)
-def _backward_per_image(x, w2t, gy3, gx, gw_parts, need_x, need_w, h_p, w_p,
-                        f_h, f_w, p_t, p_l, parts):
-    n_img, n_ch, rows = x.shape[0], x.shape[1], w2t.shape[0]
-    length = (h_p - f_h) * w_p + w_p - f_w + 1
-    # Worker p owns images [p n / parts, (p + 1) n / parts) of gx and its own partial
-    # weight gradient gw_parts[p] (summed by the caller): no two workers write one place.
-    for p in prange(parts):
+@njit(nogil=True, cache=True)
+def _widen_group(gy3, g0, gyw, h_o, w_o, w_p):
+    """gyw (n_c', m, L) = dy of images g0.. on the wide grid, zero in the wrapped columns."""
+    gyw[...] = 0
+    for k in range(gyw.shape[0]):
+        for g in range(gyw.shape[1]):
+            for oh in range(h_o):
+                gyw[k, g, oh * w_p:oh * w_p + w_o] = gy3[g0 + g, k, oh * w_o:(oh + 1) * w_o]
+
+
+@njit(nogil=True, cache=True)
+def _col2im_group(gcols, gx, g0, xp, f_h, f_w, p_t, p_l):
+    """gx[g0 + g] = the wide column gradient gcols[:, g] added back onto the padded
+    plane (xp), border cropped off."""
+    n_ch, h_p, w_p = xp.shape[0], xp.shape[1], xp.shape[2]
+    height, width = gx.shape[2], gx.shape[3]
+    length = gcols.shape[2]
+    xp2 = xp.reshape(n_ch, h_p * w_p)
+    for g in range(gcols.shape[1]):
+        xp[...] = 0
+        for k in range(gcols.shape[0]):
+            c, i, j = k // (f_h * f_w), (k // f_w) % f_h, k % f_w
+            off = i * w_p + j
+            for q in range(length):
+                xp2[c, off + q] += gcols[k, g, q]
+        for c in range(n_ch):
+            for h in range(height):
+                gx[g0 + g, c, h] = xp[c, h + p_t, p_l:p_l + width]
+
+
+# Images per GEMM in the per-image path: their wide cols stay within about this size.
+GROUP_BYTES = 1 << 20
+
+
+def _groups(lo, hi, per_image_bytes):
+    m = max(1, min(hi - lo, GROUP_BYTES // per_image_bytes))
+    return [(g0, min(m, hi - g0)) for g0 in range(lo, hi, m)]
+
+
+def _forward_groups(x, w2, y3, h_o, w_o, f_h, f_w, p_t, p_l, parts):
+    n_img, n_ch = x.shape[0], x.shape[1]
+    rows, c_out = w2.shape[1], w2.shape[0]
+    h_p, w_p = h_o + f_h - 1, w_o + f_w - 1
+    length = (h_o - 1) * w_p + w_o
+
+    def work(p):
+        # Worker p owns images [p n / parts, (p + 1) n / parts): their y planes, its buffers.
         xp = np.empty((n_ch, h_p, w_p), x.dtype)
-        cols = np.empty((rows, length), x.dtype)
-        gyw = np.empty((w2t.shape[1], length), x.dtype)
-        tmp = np.empty(gw_parts.shape[1:], x.dtype)
-        gw_parts[p] = 0
-        _backward_run(p * n_img // parts, (p + 1) * n_img // parts, x, w2t, gy3, gx,
-                      gw_parts[p], need_x, need_w, xp, cols, gyw, tmp, f_h, f_w, p_t, p_l)
+        groups = _groups(p * n_img // parts, (p + 1) * n_img // parts, rows * length * x.itemsize)
+        m_max = max((m for _, m in groups), default=0)
+        cbuf = np.empty(rows * m_max * length, x.dtype)
+        zbuf = np.empty(c_out * m_max * length, x.dtype)
+        for g0, m in groups:
+            cols = cbuf[:rows * m * length].reshape(rows, m, length)
+            zw = zbuf[:c_out * m * length].reshape(c_out, m, length)
+            _wide_group(x, g0, xp, cols, f_h, f_w, p_t, p_l)
+            np.matmul(w2, cols.reshape(rows, m * length), out=zw.reshape(c_out, m * length))
+            _unwide_group(zw, y3, g0, h_o, w_o, w_p)
+    run_parts(work, parts)
+
+
+def _backward_groups(x, w2, gy3, gx, need_x, need_w, h_o, w_o, f_h, f_w, p_t, p_l, parts):
+    n_img, n_ch = x.shape[0], x.shape[1]
+    rows, c_out = w2.shape[1], w2.shape[0]
+    h_p, w_p = h_o + f_h - 1, w_o + f_w - 1
+    length = (h_o - 1) * w_p + w_o
+    gw_parts = np.zeros((parts, c_out, rows), x.dtype)
+
+    def work(p):
+        # Worker p owns images [p n / parts, (p + 1) n / parts) of gx and gw_parts[p].
+        xp = np.empty((n_ch, h_p, w_p), x.dtype)
+        groups = _groups(p * n_img // parts, (p + 1) * n_img // parts, rows * length * x.itemsize)
+        m_max = max((m for _, m in groups), default=0)
+        cbuf = np.empty(rows * m_max * length, x.dtype)
+        gbuf = np.empty(c_out * m_max * length, x.dtype)
+        tmp = np.empty((c_out, rows), x.dtype)
+        for g0, m in groups:
+            cols = cbuf[:rows * m * length].reshape(rows, m, length)
+            gyw = gbuf[:c_out * m * length].reshape(c_out, m, length)
+            _widen_group(gy3, g0, gyw, h_o, w_o, w_p)
+            gy2, c2 = gyw.reshape(c_out, m * length), cols.reshape(rows, m * length)
+            if need_w:
+                _wide_group(x, g0, xp, cols, f_h, f_w, p_t, p_l)
+                np.matmul(gy2, c2.T, out=tmp)
+                gw_parts[p] += tmp
+            if need_x:
+                # cols is free now: it takes the column gradient W^T @ dy.
+                np.matmul(w2.T, gy2, out=c2)
+                _col2im_group(cols, gx, g0, xp, f_h, f_w, p_t, p_l)
+    run_parts(work, parts)
+    return gw_parts.sum(axis=0)
 
 
 def _per_image_parts(x, w, stride, padding):
@@ -300,8 +332,8 @@ def _per_image_parts(x, w, stride, padding):
     rows = n_ch * f_h * f_w
     if rows * h_p * w_p * x.itemsize > PER_IMAGE_MAX_BYTES:
         return 0
-    # The GEMMs make the work per element far more than a copy's, so the parallel
-    # region pays off much sooner than SERIAL_BELOW: stay serial only below about
+    # The GEMMs make the work per element far more than a copy's, so splitting over
+    # threads pays off much sooner than SERIAL_BELOW: stay serial only below about
     # 0.1 ms of multiply-adds.
     if n_img * rows * h_p * w_p * c_out < (1 << 20):
         return 1
@@ -449,15 +481,7 @@ def _forward(x, w, b, stride, padding):
     elif _shifted_is_cheaper(w, stride):
         _forward_shifted(x, w, y, padding)
     elif _per_image_parts(x, w, stride, padding):
-        parts = _per_image_parts(x, w, stride, padding)
-        h_p, w_p = h_o + geo[0] - 1, w_o + geo[1] - 1
-        if parts == 1:
-            xp = np.empty((x.shape[1], h_p, w_p), x.dtype)
-            length = (h_o - 1) * w_p + w_o
-            _forward_run(0, n_img, x, w2, y3, xp, np.empty((rows, length), x.dtype),
-                         np.empty((c_out, length), x.dtype), *geo[:2], *geo[4:])
-        else:
-            _forward_per_image(x, w2, y3, h_p, w_p, *geo[:2], *geo[4:], parts)
+        _forward_groups(x, w2, y3, h_o, w_o, *geo[:2], *geo[4:], _per_image_parts(x, w, stride, padding))
     else:
         ws = _Workspace(x.dtype)
         n_b = _chunk((rows + c_out) * pix * x.itemsize, n_img)
@@ -522,22 +546,11 @@ def _backward(grad_y, x, w, stride, padding, needs):
 
     parts = _per_image_parts(x, w, stride, padding)
     if parts:
-        w2t = np.ascontiguousarray(w2.T)
-        gw_parts = np.empty((parts, c_out, rows), x.dtype)
         gx_out = gx if need_x else np.empty((0,) + x.shape[1:], x.dtype)
-        h_p, w_p = h_o + geo[0] - 1, w_o + geo[1] - 1
-        if parts == 1:
-            length = (h_o - 1) * w_p + w_o
-            gw_parts[0] = 0
-            _backward_run(0, n_img, x, w2t, gy3, gx_out, gw_parts[0], need_x, need_w,
-                          np.empty((x.shape[1], h_p, w_p), x.dtype), np.empty((rows, length), x.dtype),
-                          np.empty((c_out, length), x.dtype), np.empty((c_out, rows), x.dtype),
-                          *geo[:2], *geo[4:])
-        else:
-            _backward_per_image(x, w2t, gy3, gx_out, gw_parts, need_x, need_w, h_p, w_p,
-                                *geo[:2], *geo[4:], parts)
+        gw_sum = _backward_groups(x, w2, gy3, gx_out, need_x, need_w, h_o, w_o,
+                                  *geo[:2], *geo[4:], parts)
         if need_w:
-            gw2 = gw_parts.sum(axis=0)
+            gw2 = gw_sum
         return gx, (None if gw2 is None else gw2.reshape(w.shape)), gb
 
     ws = _Workspace(x.dtype)

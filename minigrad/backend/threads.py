@@ -99,6 +99,21 @@ def matmul(a, b, out):
     return out
 
 
+def run_parts(fn, parts):
+    """fn(0), ..., fn(parts - 1) on the GEMM pool and the calling thread; each call must
+    own its outputs. For kernels whose bodies release the GIL (numpy BLAS, nogil Numba)."""
+    if parts == 1:
+        fn(0)
+        return
+    pool = _state["pools"].get(parts)
+    if pool is None:
+        pool = _state["pools"][parts] = ThreadPoolExecutor(parts - 1, thread_name_prefix="minigrad-gemm")
+    futures = [pool.submit(fn, p) for p in range(1, parts)]
+    fn(0)
+    for f in futures:
+        f.result()
+
+
 def describe_threads():
     """What `minigrad info` shows: the Numba layer and threads, and every thread pool."""
     import numba
