@@ -23,12 +23,14 @@ from numba import njit, prange
 
 from .threads import kernel_call, matmul as _mm, run_parts
 
-# Workspace cap per call (cols, its gradient and the GEMM output of a chunk). Small
-# on purpose: a chunk's cols then is still in cache when the GEMM reads it, and we
-# measured 4 MB 10-40% faster than 128 MB on the 3 x 3 benchmark shapes. A single
-# image is always processed whole, even if it alone exceeds the cap (VGG-16's
-# widest layer, 64 x 3 x 3 over 224 x 224, needs 116 MB in float32).
-WORKSPACE_BYTES = 4 << 20
+# Workspace cap per call (cols, its gradient and the GEMM output of a chunk). On a
+# quiet machine 32 MB beat both 4 MB (GEMMs too small to run at full speed: the
+# worst benchmark shape went 2.7x -> 2.0-2.2x PyTorch's time, geomean 1.4x -> 1.2-1.3x)
+# and 64-128 MB (cols no longer in cache). Under heavy load smaller chunks looked
+# better; we tune for the quiet machine people benchmark on. A single image is
+# always processed whole, even if it alone exceeds the cap (VGG-16's widest layer,
+# 64 x 3 x 3 over 224 x 224, needs 116 MB in float32).
+WORKSPACE_BYTES = 32 << 20
 
 
 def out_size(n, p_total, f, s):
