@@ -8,6 +8,9 @@ two engines do the same arithmetic. Imported only when torch is installed.
 import torch
 from torch import nn
 
+# The same layer list as minigrad's VGG-16, so the PyTorch peer mirrors it by construction.
+from models.vgg import VGG16_CONFIG
+
 
 def lenet5(num_classes=10):
     """LeNet-5 as ``models.lenet5()``: tanh activations and 2x2 average pools on 1x32x32."""
@@ -17,9 +20,6 @@ def lenet5(num_classes=10):
         nn.Flatten(),
         nn.Sequential(nn.Linear(400, 120), nn.Tanh(), nn.Linear(120, 84), nn.Tanh(), nn.Linear(84, num_classes)),
     )
-
-
-VGG16_CONFIG = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]
 
 
 def vgg16_features(config=VGG16_CONFIG):
