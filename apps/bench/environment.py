@@ -68,7 +68,7 @@ def describe(threads, with_torch=True):
     import numpy as np
     from threadpoolctl import threadpool_info
 
-    from apps.commands.info import collect
+    from apps.info import collect
 
     info = collect()
     info["threads"] = threads

@@ -4,8 +4,8 @@ import io
 import re
 from types import SimpleNamespace
 
-from apps.checklist_data import BY_ID, ITEMS, MODULES
-from apps.commands.checklist import SpecCollector, find_spec_dir, report
+from apps.checklist.items import BY_ID, ITEMS, MODULES
+from apps.checklist.cli import SpecCollector, find_spec_dir, report
 
 
 def test_checklist_data_lists_every_id_in_course_order():

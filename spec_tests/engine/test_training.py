@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 import minigrad as mg
-from apps import digits
+from apps.digits import train as digits
 from apps.cli import main as cli_main
-from apps.digits import CheckpointError, TrainConfig, load_checkpoint, make_model, train
-from apps.finetune import freeze_for_transfer, frozen_unchanged, run_finetune
+from apps.digits.train import CheckpointError, TrainConfig, load_checkpoint, make_model, train
+from apps.digits.finetune import freeze_for_transfer, frozen_unchanged, run_finetune
 from minigrad import optim
 
 
@@ -139,7 +139,7 @@ def test_freezing_replaces_the_head_and_only_the_head_and_fc_train(tmp_path):
 
 @pytest.mark.spec("M2.06")
 def test_depth_experiment_networks_and_verdict(tmp_path):
-    from apps.depth import DepthConfig, depth_network, run_depth, verdict
+    from apps.digits.depth import DepthConfig, depth_network, run_depth, verdict
 
     x = mg.tensor(np.zeros((2, 1, 14, 14), dtype=np.float32))
     for residual in (False, True):

@@ -18,7 +18,7 @@ import minigrad as mg
 from minigrad import nn, optim
 from minigrad.data import DataLoader, stratified_split
 
-from apps.digits import augmentation, digit_splits, evaluate, make_model, one_cycle, train_epoch
+from apps.digits.train import augmentation, digit_splits, evaluate, make_model, one_cycle, train_epoch
 
 
 def _fit(model, dataset, epochs, lr, seed, batch_size, progress, desc):

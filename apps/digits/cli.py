@@ -65,7 +65,7 @@ def _fail(message):
 
 
 def _train(args):
-    from apps.digits import CheckpointError, TrainConfig, train
+    from apps.digits.train import CheckpointError, TrainConfig, train
 
     config = TrainConfig(out=args.out, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                          augment=args.augment, resume=args.resume, data=args.data, limit=args.limit,
@@ -80,7 +80,7 @@ def _train(args):
 
 
 def _finetune(args):
-    from apps.finetune import run_finetune
+    from apps.digits.finetune import run_finetune
 
     try:
         result = run_finetune(out=args.out, per_class=args.per_class, pretrain_epochs=args.pretrain_epochs,
@@ -91,7 +91,7 @@ def _finetune(args):
 
 
 def _depth(args):
-    from apps.depth import DepthConfig, run_depth
+    from apps.digits.depth import DepthConfig, run_depth
 
     config = DepthConfig(seed=args.seed, out=args.out, progress=args.progress)
     if args.depths:
@@ -107,7 +107,7 @@ def _depth(args):
 
 
 def _predict(args):
-    from apps.digits import CheckpointError, predict
+    from apps.digits.train import CheckpointError, predict
 
     try:
         digit, probs = predict(args.weights, args.image)

@@ -165,7 +165,7 @@ def run(args):
             file=sys.stderr,
         )
         return 2
-    from apps.checklist_data import ITEMS, MODULES
+    from apps.checklist.items import ITEMS, MODULES
 
     try:
         spec_dir = find_spec_dir(args.spec_dir)
