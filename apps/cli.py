@@ -1,8 +1,9 @@
 """The `minigrad` command line: assembles the subcommands that each application registers; nothing else."""
 
-import argparse
 import importlib
 import sys
+
+from apps.cli_args import Parser, run_guarded
 
 # Each name is a module with a register(subparsers) function, in the order `minigrad --help` lists them.
 SUBCOMMANDS = [
@@ -16,11 +17,12 @@ SUBCOMMANDS = [
 def build_parser():
     import minigrad
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="minigrad",
         description="Convolutional networks from first principles.",
     )
     parser.add_argument("--version", action="version", version=f"minigrad {minigrad.__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an expected error")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMANDS:
         importlib.import_module(name).register(subparsers)
@@ -33,7 +35,7 @@ def main(argv=None):
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
-    return int(args.func(args) or 0)
+    return run_guarded(args.func, args, prog=f"minigrad {args.command}", debug=args.debug)
 
 
 if __name__ == "__main__":
