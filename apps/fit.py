@@ -1,0 +1,208 @@
+"""The one training loop every application uses: epochs of steps, progress, metrics, checkpoints, resume, NaN guard.
+
+An application says what one step computes (``step``: a batch -> the loss tensor and
+its metrics) and ``fit`` does the rest the same way for all of them:
+
+- a tqdm bar per epoch that refreshes at most twice a second and turns itself off
+  when stderr is not a terminal (a log file gets one summary line per epoch instead);
+- metrics summed **on the tensor's device**: a step returns tensors (a count of
+  correct answers, say), added up where they live and copied to the host once per
+  epoch, so on CUDA the only per-step host copy is ``loss.item()``;
+- a checkpoint after every epoch (model, optimizer, history, step counter and the
+  application's ``meta``), written atomically by ``mg.save`` (temp file +
+  ``os.replace``): Ctrl-C loses at most the current epoch, and ``resume=True``
+  continues from the last whole one exactly as if never stopped (the loader must
+  take ``set_epoch``, as ``minigrad.data.DataLoader`` does);
+- a guard: a NaN or infinite loss stops the run with a message naming the epoch, the
+  step and the learning rate, before the optimizer steps on it, so no weights are
+  ever written from a diverged run;
+- ``is_writer``: only that process writes files (rank 0 when training on several).
+
+The caller writes its final weights after ``fit`` returns: a run that did not finish
+never replaces them.
+"""
+
+import dataclasses
+import math
+import os
+import sys
+import time
+
+import numpy as np
+
+import minigrad as mg
+from apps.cli_args import CLIError
+
+CHECKPOINT_FORMAT = "minigrad-train-checkpoint-1"
+
+
+class CheckpointError(CLIError):
+    """A checkpoint that cannot be used: unreadable, not a training checkpoint, or from another setup."""
+
+
+class TrainingDiverged(CLIError):
+    """The loss became NaN or infinite: the run stops and writes nothing from it."""
+
+
+@dataclasses.dataclass
+class FitResult:
+    epoch: int                 # epochs completed
+    step: int                  # optimizer steps taken, over all epochs
+    history: dict              # name -> list of per-epoch values (train_loss, train_<metric>, val_*, images_per_s)
+    seconds: float
+
+
+def progress_bar(iterable, desc, enabled=True, total=None):
+    """tqdm as every command uses it: at most two refreshes a second, silent when stderr is not a terminal."""
+    from tqdm import tqdm
+
+    disable = (not enabled) or not sys.stderr.isatty()
+    return tqdm(iterable, desc=desc, total=total, leave=False, disable=disable, unit="batch",
+                dynamic_ncols=True, mininterval=0.5)
+
+
+def _host(value):
+    return float(value.item()) if isinstance(value, mg.Tensor) else float(value)
+
+
+def _numpy_tree(obj):
+    """Tensors in a nested dict (what mg.load returns) back to numpy arrays."""
+    if isinstance(obj, dict):
+        return {k: _numpy_tree(v) for k, v in obj.items()}
+    return obj.numpy() if isinstance(obj, mg.Tensor) else obj
+
+
+def save_checkpoint(path, model, optimizer, epoch, step, history, meta):
+    """Write the whole training state atomically (mg.save: temp file, then os.replace)."""
+    mg.save({
+        "format": CHECKPOINT_FORMAT,
+        "epoch": int(epoch),
+        "step": int(step),
+        "model": model.state_dict(),
+        "optimizer": {"state": optimizer.state_dict()["state"]},
+        "history": {k: np.asarray(v, dtype=np.float64) for k, v in history.items()},
+        "meta": meta,
+    }, path)
+
+
+def load_checkpoint(path, model, optimizer, meta):
+    """Restore model, optimizer and history from ``path``; returns (epoch, step, history).
+
+    ``meta`` must equal what the checkpoint recorded (the options that shape the run),
+    else CheckpointError says which differ.
+    """
+    hint = "delete it (or use another --out) to start afresh"
+    try:
+        ckpt = mg.load(path)
+    except FileNotFoundError:
+        raise CheckpointError(f"--resume: no checkpoint at {path}; run without --resume to start training") from None
+    except (ValueError, OSError) as error:
+        raise CheckpointError(f"checkpoint {path} is corrupt or unreadable ({error}); {hint}") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path} is not a minigrad training checkpoint; {hint}")
+    saved = ckpt.get("meta", {})
+    differing = {k: (saved.get(k), v) for k, v in meta.items() if saved.get(k) != v}
+    if differing:
+        details = ", ".join(f"{k}: checkpoint {a!r}, now {b!r}" for k, (a, b) in differing.items())
+        raise CheckpointError(f"checkpoint {path} comes from a different setup ({details}); "
+                              f"resume with the same options, or {hint}")
+    try:
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict({"defaults": {}, "state": _numpy_tree(ckpt["optimizer"].get("state", {}))})
+        history = {k: list(np.asarray(_numpy_tree(v), dtype=np.float64).ravel()) for k, v in ckpt["history"].items()}
+        return int(ckpt["epoch"]), int(ckpt["step"]), history
+    except (KeyError, ValueError, TypeError, IndexError, RuntimeError) as error:
+        raise CheckpointError(f"checkpoint {path} is damaged ({type(error).__name__}: {error}); {hint}") from None
+
+
+def fit(model, optimizer, loader, step, *, epochs, checkpoint=None, resume=False, meta=None, lr_at=None,
+        validate=None, progress=True, log=print, is_writer=True, desc="epoch"):
+    """Train ``model`` for ``epochs`` passes over ``loader``; returns a FitResult.
+
+    step(model, batch) -> (loss, metrics, n): the scalar loss tensor to minimise, a dict
+        of per-batch *sums* (tensors or numbers; "correct" -> accuracy is sum / n), and
+        the number of examples in the batch.
+    checkpoint: path of the per-epoch checkpoint (None: none is written).
+    resume: continue from ``checkpoint``; ``meta`` must match what it recorded.
+    lr_at(step) -> the learning rate for that optimizer step (None: keep optimizer.lr).
+    validate(model) -> dict of validation metrics, run after each epoch (e.g. {"loss", "acc"}).
+    """
+    if epochs < 1:
+        raise CLIError(f"epochs must be >= 1, got {epochs}")
+    if len(loader) == 0:
+        raise CLIError("nothing to train on: the training set gives no batch")
+    meta = dict(meta or {})
+    t0 = time.perf_counter()
+    history, epoch, global_step = {}, 0, 0
+    if resume:
+        if checkpoint is None:
+            raise CLIError("--resume needs a checkpoint path")
+        epoch, global_step, history = load_checkpoint(checkpoint, model, optimizer, meta)
+        log(f"resumed from {checkpoint} after epoch {epoch} of {epochs}")
+    current = epoch
+    try:
+        for current in range(epoch, epochs):
+            if hasattr(loader, "set_epoch"):
+                loader.set_epoch(current)
+            row, global_step = _one_epoch(model, optimizer, loader, step, lr_at, global_step, current, epochs,
+                                          f"{desc} {current + 1}/{epochs}", progress)
+            if validate is not None:
+                row.update({f"val_{k}": float(v) for k, v in validate(model).items()})
+            for key, value in row.items():
+                history.setdefault(key, []).append(value)
+            if checkpoint is not None and is_writer:
+                save_checkpoint(checkpoint, model, optimizer, current + 1, global_step, history, meta)
+            if is_writer:
+                log(f"{desc} {current + 1:2d}/{epochs}: " + _format_row(row))
+    except KeyboardInterrupt:
+        if checkpoint is not None and is_writer:
+            log(f"\ninterrupted during epoch {current + 1}; {checkpoint} holds epoch {current}: continue with --resume")
+        raise
+    return FitResult(epoch=epochs, step=global_step, history=history, seconds=time.perf_counter() - t0)
+
+
+def _one_epoch(model, optimizer, loader, step, lr_at, global_step, epoch, epochs, desc, progress):
+    model.train()
+    sums, loss_sum, seen = {}, 0.0, 0
+    start = time.perf_counter()
+    bar = progress_bar(loader, desc, progress)
+    for batch in bar:
+        if lr_at is not None:
+            optimizer.lr = lr_at(global_step)
+        loss, metrics, n = step(model, batch)
+        loss_value = loss.item()            # the one host copy per step
+        if not math.isfinite(loss_value):
+            bar.close()
+            raise TrainingDiverged(
+                f"the loss became {loss_value} at epoch {epoch + 1}/{epochs}, step {global_step + 1} "
+                f"(learning rate {optimizer.lr:g}); nothing was saved from this run: try a lower learning rate")
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        global_step += 1
+        loss_sum += loss_value * n
+        seen += n
+        for key, value in metrics.items():
+            sums[key] = sums[key] + value if key in sums else value   # stays on the device
+        if not bar.disable:
+            bar.set_postfix(loss=f"{loss_sum / seen:.3f}", img_s=f"{seen / max(time.perf_counter() - start, 1e-9):.0f}",
+                            refresh=False)
+    bar.close()
+    row = {"train_loss": loss_sum / max(seen, 1)}
+    row.update({f"train_{k}": _host(v) / max(seen, 1) for k, v in sums.items()})
+    row["images_per_s"] = seen / max(time.perf_counter() - start, 1e-9)
+    return row, global_step
+
+
+def _format_row(row):
+    parts = []
+    for key, value in row.items():
+        parts.append(f"{key} {value:.0f}" if key == "images_per_s" else f"{key} {value:.4f}")
+    return " | ".join(parts)
+
+
+def replace_weights(state_dict, path):
+    """Write final weights at the end of a completed run (atomic: an old file stays whole until replaced)."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    mg.save(state_dict, path)
+    return path
