@@ -6,12 +6,12 @@ adaptive average pooling accept any height and width at least as large as the
 smallest one for which every conv and pool layer still has an output).
 The size arithmetic is the course's output-size formula, ``floor((n + 2p - f) / s) + 1``
 for a layer with input size n, filter f, padding p and stride s, taken from the engine
-(``minigrad.ops.conv.output_size``); ceil mode (GoogLeNet's pools) is added here.
+(``minigrad.sizes.output_size``); ceil mode (GoogLeNet's pools) is added here.
 """
 
 import math
 
-from minigrad.ops.conv import output_size
+from minigrad.sizes import output_size
 
 
 def out_size(n, f, s=1, p=0, ceil_mode=False):
@@ -25,7 +25,7 @@ def out_size(n, f, s=1, p=0, ceil_mode=False):
     if span < 0:
         return 0
     if not ceil_mode:
-        return output_size(n, f, 2 * p, s)
+        return output_size(n, f, p, s)
     o = math.ceil(span / s) + 1
     if (o - 1) * s >= n + p:
         o -= 1

@@ -13,9 +13,11 @@ padding p, output n_H' = floor((n_H + 2p - f) / s) + 1.
 
 import numpy as np
 
+from minigrad.sizes import output_size
+
 
 def _out(n, f, s, p):
-    return (n + 2 * p - f) // s + 1
+    return output_size(n, f, p, s)
 
 
 def im2col(x, f, s, p):

@@ -21,6 +21,7 @@ are reused across chunks, so memory does not grow with the batch size.
 import numpy as np
 from numba import njit, prange
 
+from ..sizes import output_size
 from .threads import kernel_call, matmul as _mm, run_parts
 
 # Workspace cap per call (cols, its gradient and the GEMM output of a chunk). On a
@@ -31,11 +32,6 @@ from .threads import kernel_call, matmul as _mm, run_parts
 # always processed whole, even if it alone exceeds the cap (VGG-16's widest layer,
 # 64 x 3 x 3 over 224 x 224, needs 116 MB in float32).
 WORKSPACE_BYTES = 32 << 20
-
-
-def out_size(n, p_total, f, s):
-    """floor((n + p_total - f) / s) + 1: the course's output size, p_total = both sides."""
-    return (n + p_total - f) // s + 1
 
 
 @njit(cache=True)
@@ -349,8 +345,8 @@ def _geometry(x, w, stride, padding):
     assert c_in == n_ch, "conv2d: channel mismatch (the op should have caught it)"
     s_h, s_w = int(stride[0]), int(stride[1])
     p_t, p_b, p_l, p_r = (int(v) for v in padding)
-    h_o = out_size(height, p_t + p_b, f_h, s_h)
-    w_o = out_size(width, p_l + p_r, f_w, s_w)
+    h_o = output_size(height, f_h, (p_t, p_b), s_h)
+    w_o = output_size(width, f_w, (p_l, p_r), s_w)
     return n_img, c_out, n_ch * f_h * f_w, h_o, w_o, (f_h, f_w, s_h, s_w, p_t, p_l)
 
 

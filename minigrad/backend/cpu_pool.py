@@ -16,11 +16,8 @@ clipped-window kernels are the general path.
 import numpy as np
 from numba import njit, prange
 
+from ..sizes import output_size
 from .threads import kernel_call
-
-
-def _out(n, f, s, p):
-    return (n + 2 * p - f) // s + 1
 
 
 @njit(cache=True)
@@ -179,7 +176,7 @@ def _geometry(x_shape, kernel, stride, padding):
     f_h, f_w = int(kernel[0]), int(kernel[1])
     s_h, s_w = int(stride[0]), int(stride[1])
     p_h, p_w = int(padding[0]), int(padding[1])
-    h_o, w_o = _out(height, f_h, s_h, p_h), _out(width, f_w, s_w, p_w)
+    h_o, w_o = output_size(height, f_h, p_h, s_h), output_size(width, f_w, p_w, s_w)
     assert h_o > 0 and w_o > 0, "pool: window larger than the padded input"
     return n * c, (f_h, f_w, s_h, s_w, p_h, p_w), (n, c, h_o, w_o)
 

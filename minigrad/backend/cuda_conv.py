@@ -12,6 +12,7 @@ Output size (the course's formula): n_H = floor((n_H_prev + p_top + p_bottom - f
 
 from numba import cuda
 
+from ..sizes import output_size
 from .cuda_common import empty, flat, launch
 from .cuda_reduce import chunks_for, reduce_sum
 
@@ -95,8 +96,8 @@ def _geometry(x_shape, w_shape, stride, padding):
         raise ValueError(f"conv2d: input has {c_in} channels (shape {tuple(x_shape)}) but weight expects {c_in_w} (shape {tuple(w_shape)})")
     s_h, s_w = (int(s) for s in stride)
     top, bottom, left, right = (int(p) for p in padding)
-    h_out = (h_in + top + bottom - f_h) // s_h + 1
-    w_out = (w_in + left + right - f_w) // s_w + 1
+    h_out = output_size(h_in, f_h, (top, bottom), s_h)
+    w_out = output_size(w_in, f_w, (left, right), s_w)
     if h_out <= 0 or w_out <= 0:
         raise ValueError(f"conv2d: kernel {(f_h, f_w)} is larger than the padded input {(h_in + top + bottom, w_in + left + right)}")
     return batch, c_in, h_in, w_in, c_out, h_out, w_out, f_h, f_w, s_h, s_w, top, left

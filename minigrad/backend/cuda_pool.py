@@ -13,6 +13,7 @@ import math
 import numpy as np
 from numba import cuda
 
+from ..sizes import output_size
 from .cuda_common import empty, flat, launch
 
 
@@ -109,8 +110,8 @@ def _geometry(x_shape, kernel, stride, padding):
     f_h, f_w = (int(k) for k in kernel)
     s_h, s_w = (int(s) for s in stride)
     p_h, p_w = (int(p) for p in padding)
-    h_out = (h_in + 2 * p_h - f_h) // s_h + 1
-    w_out = (w_in + 2 * p_w - f_w) // s_w + 1
+    h_out = output_size(h_in, f_h, p_h, s_h)
+    w_out = output_size(w_in, f_w, p_w, s_w)
     if h_out <= 0 or w_out <= 0:
         raise ValueError(f"pool2d: kernel {(f_h, f_w)} is larger than the padded input {(h_in + 2 * p_h, w_in + 2 * p_w)}")
     return (batch, channels, h_out, w_out), (h_in, w_in, h_out, w_out, f_h, f_w, s_h, s_w, p_h, p_w)

@@ -6,7 +6,7 @@ import numpy as np
 
 from .. import creation
 from .. import functional as F
-from ..ops.conv import pair
+from ..sizes import pair
 from ..tensor import Tensor
 from . import init
 from .module import Module

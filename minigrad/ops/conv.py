@@ -7,43 +7,12 @@ output of floor((n + 2p - f) / s) + 1 in each spatial dimension.
 import numpy as np
 
 from ..autograd import Function
-
-
-def pair(value, name, op):
-    """An int or a pair of ints as (h, w), as PyTorch's _pair."""
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        return (int(value), int(value))
-    if isinstance(value, (tuple, list)) and len(value) == 2 and all(isinstance(v, (int, np.integer)) for v in value):
-        return (int(value[0]), int(value[1]))
-    raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
+from ..sizes import conv_padding, pair
 
 
 def check_float_input(x, name, op):
     if not np.issubdtype(x.dtype, np.floating):
         raise TypeError(f"{op}: {name} must be float32 or float64, got dtype {x.dtype} (shape {x.shape})")
-
-
-def conv_padding(padding, kernel, stride, op="conv2d"):
-    """(top, bottom, left, right) zeros from int, (p_h, p_w), "valid" or "same"."""
-    if isinstance(padding, str):
-        if padding == "valid":
-            return (0, 0, 0, 0)
-        if padding == "same":
-            if stride != (1, 1):
-                raise ValueError(f"{op}: padding='same' needs stride 1 (output size n), got stride {stride}")
-            # An even filter cannot pad evenly: the extra zero goes to the bottom/right, as PyTorch.
-            (fh, fw) = kernel
-            return ((fh - 1) // 2, fh - 1 - (fh - 1) // 2, (fw - 1) // 2, fw - 1 - (fw - 1) // 2)
-        raise ValueError(f"{op}: padding must be an int, a pair, 'valid' or 'same', got {padding!r}")
-    ph, pw = pair(padding, "padding", op)
-    if ph < 0 or pw < 0:
-        raise ValueError(f"{op}: padding must be >= 0, got {padding!r}")
-    return (ph, ph, pw, pw)
-
-
-def output_size(n, f, pad_total, s):
-    """floor((n + 2p - f) / s) + 1, with 2p written as the total padding of that dimension."""
-    return (n + pad_total - f) // s + 1
 
 
 class Conv2d(Function):

@@ -7,7 +7,8 @@ Pooling has no parameters; it keeps the channels.
 
 from ..autograd import Function
 from . import reduce
-from .conv import check_float_input, pair
+from ..sizes import pair
+from .conv import check_float_input
 from .shape import cat
 
 

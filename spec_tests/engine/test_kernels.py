@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from minigrad.backend import cpu_conv, cpu_pool
+from minigrad.sizes import output_size
 from minigrad.backend.threads import configure_threads, describe_threads, kernel_call
 
 configure_threads()
@@ -152,8 +153,8 @@ def test_conv2d_paths(w_shape, stride, pad, dtype):
     ((4, 8, 40, 40), (16, 8, 5, 5), (1, 1), (2, 2, 2, 2)),    # parallel im2col, stride 1
 ])
 def test_conv2d_large_enough_for_the_parallel_kernels(x_shape, w_shape, stride, pad):
-    h_o = cpu_conv.out_size(x_shape[2], pad[0] + pad[1], w_shape[2], stride[0])
-    w_o = cpu_conv.out_size(x_shape[3], pad[2] + pad[3], w_shape[3], stride[1])
+    h_o = output_size(x_shape[2], w_shape[2], (pad[0], pad[1]), stride[0])
+    w_o = output_size(x_shape[3], w_shape[3], (pad[2], pad[3]), stride[1])
     assert w_shape[1] * w_shape[2] * w_shape[3] * x_shape[0] * h_o * w_o >= cpu_conv.SERIAL_BELOW
     _check_conv(x_shape, w_shape, stride, pad, np.float32, seed=2)
 
