@@ -22,7 +22,7 @@ from PIL import Image
 
 import minigrad as mg
 from apps.yolo.formulas import decode_predictions, non_max_suppression, yolo_filter_boxes
-from apps.yolo.model import INPUT_SIZE, YoloNet, course_output
+from apps.yolo.model import INPUT_SIZE, course_output, from_state_dict
 from apps.yolo.scenes import CLASS_NAMES
 
 WEIGHTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "weights", "yolo.npz")
@@ -118,10 +118,12 @@ class Detector:
         if not os.path.isfile(path):
             raise FileNotFoundError(f"no YOLO weights at {path}: train with `minigrad yolo train` or pass --weights")
         state = mg.load(path)
-        if not isinstance(state, dict) or "anchors" not in state:
-            raise ValueError(f"{path} is not a YOLO weights file (it has no anchors)")
-        model = YoloNet(state["anchors"].numpy())
-        model.load_state_dict(state)
+        if not isinstance(state, dict) or "anchors" not in state or "head.weight" not in state:
+            raise ValueError(f"{path} is not a YOLO weights file (it has no anchors or no head)")
+        try:
+            model = from_state_dict(state)
+        except (RuntimeError, KeyError, IndexError) as error:
+            raise ValueError(f"{path} does not fit the YOLO network: {str(error).splitlines()[0]}") from None
         return cls(model, **options)
 
     def predict_batch(self, batch, score_threshold=None):

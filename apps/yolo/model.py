@@ -76,6 +76,17 @@ class YoloNet(nn.Module):
         return t.permute(0, 3, 4, 1, 2)          # (N, S, S, B, 5 + C)
 
 
+def from_state_dict(state):
+    """A YoloNet shaped like the one that saved ``state`` (its anchors, widths and classes), loaded with it."""
+    anchors = state["anchors"].numpy() if hasattr(state["anchors"], "numpy") else np.asarray(state["anchors"])
+    convs = sorted((int(key.split(".")[1]), value) for key, value in state.items()
+                   if key.startswith("backbone.") and key.endswith(".weight") and len(value.shape) == 4)
+    head = state["head.weight"]
+    model = YoloNet(anchors, n_classes=head.shape[0] // len(anchors) - 5, widths=tuple(w.shape[0] for _, w in convs))
+    model.load_state_dict(state)
+    return model
+
+
 def activate(t, anchors_hw):
     """The course's quantities from raw outputs ``t`` (N, S, S, B, 5 + C), as tensors (differentiable).
 
