@@ -61,6 +61,7 @@ def plot_anchors(boxes_hw, anchors, path):
     ax.set_title(f"{len(anchors)} anchors by k-means (1 - IoU)")
     ax.legend(loc="upper left")
     fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = f"{path}.tmp.png"
     fig.savefig(tmp)
     plt.close(fig)

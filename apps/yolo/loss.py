@@ -8,7 +8,7 @@ image, the loss is
 
     J = lambda_coord sum_ij 1^obj_ij [ (b_x - b^_x)^2 + (b_y - b^_y)^2
                                        + (log b_h - log b^_h)^2 + (log b_w - log b^_w)^2 ]
-      + sum_ij 1^obj_ij BCE(p_c, 1)
+      + sum_ij 1^obj_ij BCE(p_c, 1)            (or BCE(p_c, IoU(box_ij, truth)) with rescore)
       + lambda_noobj sum_ij 1^noobj_ij 1^far_ij BCE(p_c, 0)
       + sum_ij 1^obj_ij ( - log c_{class^} )
 
@@ -36,10 +36,12 @@ from apps.yolo.model import activate, course_output
 LAMBDA_COORD = 5.0
 LAMBDA_NOOBJ = 0.5
 IGNORE_IOU = 0.6
+RESCORE = False
 
 
-def far_from_truth(t, targets, anchors_hw, ignore_iou=IGNORE_IOU):
-    """``1^far`` (N, S, S, B): 1 where the predicted box overlaps no true box by more than ``ignore_iou``."""
+def overlaps_with_truth(t, targets, anchors_hw):
+    """IoUs of every predicted box (N, S, S, B): with the true box it overlaps most, and with its own target box
+    (0 where the anchor is not responsible). Numpy, no gradient: the loss uses them as masks and targets."""
     _, predicted, _ = decode_predictions(course_output(t, anchors_hw))           # (N, S, S, B, 4)
     has_object, truth, _ = decode_predictions(targets)
     n = targets.shape[0]
@@ -51,11 +53,21 @@ def far_from_truth(t, targets, anchors_hw, ignore_iou=IGNORE_IOU):
         boxes = flat_truth[image][flat_obj[image]]
         padded[image, :len(boxes)] = boxes
     best = iou(predicted[..., None, :], padded[:, None, None, None, :, :]).max(axis=-1)
-    return (best <= ignore_iou).astype(np.float64)
+    own = np.where(has_object[..., 0] > 0.5, iou(predicted, np.where(has_object > 0.5, truth, 0.0)), 0.0)
+    return best, own
 
 
-def yolo_loss(t, targets, anchors_hw, lambda_coord=LAMBDA_COORD, lambda_noobj=LAMBDA_NOOBJ, ignore_iou=IGNORE_IOU):
+def far_from_truth(t, targets, anchors_hw, ignore_iou=IGNORE_IOU):
+    """``1^far`` (N, S, S, B): 1 where the predicted box overlaps no true box by more than ``ignore_iou``."""
+    return (overlaps_with_truth(t, targets, anchors_hw)[0] <= ignore_iou).astype(np.float64)
+
+
+def yolo_loss(t, targets, anchors_hw, lambda_coord=LAMBDA_COORD, lambda_noobj=LAMBDA_NOOBJ, ignore_iou=IGNORE_IOU,
+              rescore=RESCORE):
     """The YOLO loss of raw outputs ``t`` (N, S, S, B, 5 + C) against ``targets`` from ``encode_targets`` (same shape).
+
+    ``rescore``: the responsible anchor's objectness target is the IoU of its box with the truth (YOLOv2's
+    rescoring, so p_c ranks boxes by how well they fit) instead of 1.
 
     Returns ``(loss, parts)``: the scalar tensor and a dict of its four terms (floats) for logging.
     """
@@ -65,7 +77,9 @@ def yolo_loss(t, targets, anchors_hw, lambda_coord=LAMBDA_COORD, lambda_noobj=LA
     dtype = t.dtype
     n = targets.shape[0]
     obj = targets[..., 0:1]
-    noobj = (1.0 - obj) * far_from_truth(t, targets, anchors_hw, ignore_iou)[..., None]
+    best, own = overlaps_with_truth(t, targets, anchors_hw)
+    noobj = (1.0 - obj) * (best <= ignore_iou)[..., None]
+    obj_target = np.clip(own[..., None], 0.0, 1.0) if rescore else np.ones_like(obj)
     log_hw_target = np.log(np.where(obj > 0, targets[..., 3:5], 1.0))
 
     def const(array):
@@ -75,7 +89,7 @@ def yolo_loss(t, targets, anchors_hw, lambda_coord=LAMBDA_COORD, lambda_noobj=LA
     obj_t = const(obj)
     box = ((((b_xy - const(targets[..., 1:3])) ** 2) * obj_t).sum() +
            (((log_b_hw - const(log_hw_target)) ** 2) * obj_t).sum())
-    bce_obj = F.binary_cross_entropy(p_c, const(np.ones_like(obj)), reduction="none")
+    bce_obj = F.binary_cross_entropy(p_c, const(obj_target), reduction="none")
     bce_noobj = F.binary_cross_entropy(p_c, const(np.zeros_like(obj)), reduction="none")
     objectness = (bce_obj * obj_t).sum()
     no_object = (bce_noobj * const(noobj)).sum()

@@ -35,6 +35,7 @@ class TrainConfig:
     batch_size: int = 32
     lr: float = 2e-3
     anchors: int = 3
+    rescore: bool = False     # objectness target IoU(box, truth) instead of 1 (apps.yolo.loss)
     seed: int = 0
     resume: bool = False
     val_scenes: int = 100
@@ -134,7 +135,7 @@ def train(config, log=print):
 
     def step(model, batch):
         images, targets = batch
-        loss, parts = yolo_loss(model(images), targets, model.anchors)
+        loss, parts = yolo_loss(model(images), targets, model.anchors, rescore=config.rescore)
         n = images.shape[0]
         return loss, {name: value * n for name, value in parts.items()}, n
 
@@ -144,7 +145,7 @@ def train(config, log=print):
         return {"map50": result["map50"], "map": result["map"]}
 
     meta = {"seed": config.seed, "epochs": config.epochs, "scenes": config.scenes, "batch_size": config.batch_size,
-            "lr": config.lr, "anchors": config.anchors}
+            "lr": config.lr, "anchors": config.anchors, "rescore": config.rescore}
     start = time.perf_counter()
     result = fit(model, opt, loader, step, epochs=config.epochs, checkpoint=os.path.join(config.out, "checkpoint.npz"),
                  resume=config.resume, meta=meta, lr_at=warmup_cosine(total, config.lr), validate=validate,
