@@ -31,7 +31,7 @@ def install_vgg16(**kwargs):
     return install(**kwargs)
 
 
-def import_file(path, arch="vgg16", **kwargs):
+def import_file(path, arch=None, **kwargs):
     """See :func:`models.weights.importers.import_file`."""
     from .importers import import_file as run
 

@@ -3,7 +3,8 @@
 ``$MINIGRAD_HOME`` (default ``~/.cache/minigrad``) holds ``vgg16-features.npz`` and
 ``vgg19-features.npz``: torchvision's ``features.*`` keys as float32 arrays, plus one
 ``_meta`` entry, a JSON string with where the weights came from (``source``, the source
-file's ``source_sha256``), the ``preprocessing`` they expect and when they were written.
+file's ``source_sha256``), ``features_sha256`` (of the arrays: the same for every install
+from one source, unlike the .npz's own bytes, which include the time), the ``preprocessing`` they expect and when they were written.
 The metadata lives in the same file so that one ``os.replace`` swaps both: a reader never
 sees new weights with old provenance.
 """
@@ -55,12 +56,23 @@ def sha256_of(path, chunk=1 << 20):
     return digest.hexdigest()
 
 
+def features_sha256(arrays):
+    """A checksum of the weights themselves (names, shapes, float32 bytes), the same for every install of one source."""
+    digest = hashlib.sha256()
+    for key in sorted(arrays):
+        value = np.ascontiguousarray(arrays[key], dtype=np.float32)
+        digest.update(f"{key}{value.shape}".encode())
+        digest.update(value.tobytes())
+    return digest.hexdigest()
+
+
 def write_features(arch, state_dict, meta):
     """Write ``state_dict`` and ``meta`` (a JSON-able dict) to the cache atomically; returns the path."""
     path = features_path(arch)
     path.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"arch": arch, "written": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), **meta}
-    arrays = {key: np.asarray(value, dtype=np.float32) for key, value in state_dict.items()}
+    arrays = {key: np.ascontiguousarray(value, dtype=np.float32) for key, value in sorted(state_dict.items())}
+    meta = {"arch": arch, "written": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "features_sha256": features_sha256(arrays), **meta}
     arrays[META_KEY] = np.array(json.dumps(meta, sort_keys=True))
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=path.parent)
     try:
