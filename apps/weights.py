@@ -93,5 +93,5 @@ def run_list(args):
         print(f"  sha256 {row['sha256']}")
         print(f"  source {row['source']}")
         print(f"  source sha256 {row['source_sha256']}")
-        print(f"  features sha256 {row['features_sha256']}")
-        print(f"  preprocessing {row['preprocessing']}, written {row['written']}")
+        print(f"  features sha256 {row.get('features_sha256', 'not recorded')}")
+        print(f"  preprocessing {row.get('preprocessing', 'hed')}, written {row.get('written', '?')}")
