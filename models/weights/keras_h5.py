@@ -69,7 +69,11 @@ def keras_state_dict(file, arch=None, source="the h5 file"):
 
     ``arch`` None guesses it from the layer names. Returns (state_dict, arch).
     """
-    with h5py.File(file, "r") as h5:
+    try:
+        h5 = h5py.File(file, "r")
+    except OSError as error:
+        raise ValueError(f"{source} is not a readable HDF5 file: {error}") from None
+    with h5:
         layers = read_keras_layers(h5)
     if not layers:
         raise ValueError(f"{source} has no Keras VGG conv layers (no group or 'name' attribute like block1_conv1)")

@@ -44,10 +44,15 @@ def onnx_state_dict(path, arch=None):
 
     Returns (state_dict, arch).
     """
-    import onnx
-    from onnx import numpy_helper
-
-    model = onnx.load(str(path))
+    try:
+        import onnx
+        from onnx import numpy_helper
+    except ImportError:
+        raise ImportError('reading ONNX files needs the onnx package: pip install "minigrad[weights]"') from None
+    try:
+        model = onnx.load(str(path))
+    except Exception as error:   # protobuf's DecodeError and friends: the bytes are not an ONNX model
+        raise ValueError(f"{path} is not a readable ONNX model: {error}") from None
     graph = model.graph
     constants = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
     for node in graph.node:               # some exporters keep weights in Constant nodes instead

@@ -195,6 +195,11 @@ def _load_legacy(path):
 
 def load_pth(path):
     """The object saved in a .pth, with tensors as numpy arrays; refuses anything but tensors and dicts."""
-    if zipfile.is_zipfile(path):
-        return _load_zip(path)
-    return _load_legacy(path)
+    try:
+        return _load_zip(path) if zipfile.is_zipfile(path) else _load_legacy(path)
+    except UnsafePickle:
+        raise
+    except (pickle.UnpicklingError, EOFError, TypeError, KeyError, IndexError, AttributeError,
+            zipfile.BadZipFile, UnicodeDecodeError) as error:
+        # A malformed pickle fails inside the unpickler (e.g. REDUCE on a storage marker); say so in one line.
+        raise ValueError(f"{path} is not a valid torch.save file: {type(error).__name__}: {error}") from None

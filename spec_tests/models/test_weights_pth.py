@@ -87,6 +87,18 @@ def test_build_on_a_rebuilt_tensor_is_refused(tmp_path):
         load_pth(path)
 
 
+@pytest.mark.parametrize("payload", [
+    b"\x80\x02" + b"garbage",                                     # a truncated pickle
+    b"\x80\x02ctorch\nFloatStorage\n)R.",                        # calls a storage marker
+    b"\x80\x02ctorch._utils\n_rebuild_tensor_v2\n(K\x01K\x00)K\x00tR.",   # a tensor from an int
+])
+def test_malformed_pth_is_one_line(tmp_path, payload, capsys):
+    path = tmp_path / "bad.pth"
+    write_zip_pth(path, pickle_bytes=payload)
+    assert main(["weights", "import", str(path)]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
 # ----- files written by torch itself (only where torch is installed; it is not a test dependency) -----
 
 @pytest.mark.parametrize("zip_format", [True, False])
