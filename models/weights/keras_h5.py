@@ -85,5 +85,9 @@ def keras_state_dict(file, arch=None, source="the h5 file"):
         detail = (f"missing {', '.join(missing)}" if missing else "") + ("; " if missing and extra else "") + (
             f"has layers {arch} does not: {', '.join(extra)}" if extra else "")
         raise ValueError(f"{source} does not hold {arch}'s conv layers: {detail}")
+    first = layers[wanted[0]]["kernel"]
+    if first.shape[-2:] == (3, 3) and first.shape[:2] != (3, 3):
+        raise ValueError(f"{source} stores block1_conv1's kernel as {first.shape}, Theano's (C_out, C_in, f, f) "
+                         "ordering of Keras 1 (flipped kernels); use the tf_dim_ordering file")
     pairs = [(keras_to_torch_kernel(layers[name]["kernel"]), layers[name]["bias"]) for name in wanted]
     return features_state_dict(pairs, arch, source=source), arch

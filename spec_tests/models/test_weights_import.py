@@ -111,6 +111,19 @@ def test_keras_file_with_a_wrong_shape_names_the_layer(tmp_path, vgg16_state):
         keras_state_dict(path)
 
 
+def test_import_does_not_replace_other_weights_without_force(tmp_path, vgg16_state, capsys):
+    first, second = tmp_path / "a.h5", tmp_path / "b.h5"
+    write_keras3_h5(first, vgg16_state, "vgg16")
+    write_hed_h5(second, {k: v + 1 for k, v in vgg16_state.items()})
+    assert main(["weights", "import", str(first)]) == 0
+    assert main(["weights", "import", str(second)]) == 2
+    assert "--force" in capsys.readouterr().err
+    assert_same_state(weights.load_features("vgg16"), vgg16_state)
+    assert main(["weights", "import", str(second), "--force", "--preprocessing", "hed"]) == 0
+    assert weights.read_meta("vgg16")["preprocessing"] == "hed"
+    np.testing.assert_array_equal(weights.load_features("vgg16")["features.0.bias"], vgg16_state["features.0.bias"] + 1)
+
+
 # ----- ONNX -----
 
 def write_onnx_vgg16(path, state, stride_of_first=1):
