@@ -37,6 +37,9 @@ class WeightsNotInstalled(FileNotFoundError):
     def __str__(self):
         return self.args[0]
 
+    def __reduce__(self):   # rebuilt from the arch (e.g. across processes), not from the message
+        return type(self), (self.arch,)
+
 
 def home():
     """$MINIGRAD_HOME, or ~/.cache/minigrad."""

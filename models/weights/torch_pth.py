@@ -27,6 +27,7 @@ import zipfile
 import numpy as np
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
+MAX_EXPANDED = 2**28      # elements a zero-stride (expanded) tensor may reach: 1 GiB of float32
 STORAGE_DTYPES = {
     "FloatStorage": np.float32, "DoubleStorage": np.float64, "HalfStorage": np.float16,
     "BFloat16Storage": "bfloat16", "LongStorage": np.int64, "IntStorage": np.int32,
@@ -87,6 +88,10 @@ class LazyTensor(_Sealed):
         if last >= self.storage.numel:   # as_strided must never read past the storage
             raise ValueError(f"tensor of size {self.size}, stride {self.stride}, offset {self.offset} "
                              f"reaches past its storage of {self.storage.numel} elements")
+        elements = int(np.prod(self.size, dtype=object))
+        if elements > max(self.storage.numel, MAX_EXPANDED):   # zero strides could ask for terabytes
+            raise ValueError(f"tensor of size {self.size} would expand {self.storage.numel} stored elements "
+                             f"to {elements}")
 
     def numpy(self):
         base = self.storage.array
@@ -200,6 +205,6 @@ def load_pth(path):
     except UnsafePickle:
         raise
     except (pickle.UnpicklingError, EOFError, TypeError, KeyError, IndexError, AttributeError,
-            zipfile.BadZipFile, UnicodeDecodeError) as error:
+            zipfile.BadZipFile, UnicodeDecodeError, RecursionError) as error:
         # A malformed pickle fails inside the unpickler (e.g. REDUCE on a storage marker); say so in one line.
         raise ValueError(f"{path} is not a valid torch.save file: {type(error).__name__}: {error}") from None

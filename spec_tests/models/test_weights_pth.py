@@ -77,6 +77,16 @@ def test_a_tensor_reaching_past_its_storage_is_refused(tmp_path):
         load_pth(path)
 
 
+def test_a_zero_stride_tensor_cannot_expand_without_bound(tmp_path):
+    state = {"x": np.zeros(1, np.float32)}
+    payload = state_pickle(state).replace(b"(J\x01\x00\x00\x00t(J\x01\x00\x00\x00t",
+                                          b"(J\x00\x00\x00\x40J\x00\x00\x00\x40t(J\x00\x00\x00\x00J\x00\x00\x00\x00t", 1)
+    path = tmp_path / "expand.pth"
+    write_zip_pth(path, state, pickle_bytes=payload)
+    with pytest.raises(ValueError, match=r"would expand 1 stored elements to 1152921504606846976"):
+        load_pth(path)
+
+
 def test_build_on_a_rebuilt_tensor_is_refused(tmp_path):
     # BUILD (opcode "b") after the rebuild would overwrite the checked tensor's size.
     state = {"x": np.zeros(4, np.float32)}
