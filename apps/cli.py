@@ -12,6 +12,7 @@ SUBCOMMANDS = [
     "apps.digits.cli",
     "apps.bench.cli",
     "apps.yolo.cli",
+    "apps.weights",
 ]
 
 
