@@ -17,12 +17,14 @@ def register(subparsers):
                                    "epoch, the weights at the end and mAP on 500 held-out test scenes.")
     t.add_argument("--out", type=output_dir, default="runs/yolo", help="folder for checkpoint and weights (default: %(default)s)")
     t.add_argument("--weights", type=output_file, help="where to write the final weights (default: OUT/yolo.npz)")
-    t.add_argument("--epochs", type=positive_int, default=None, help="epochs (default: 10)")
+    t.add_argument("--epochs", type=positive_int, default=None, help="epochs (default: 15)")
     t.add_argument("--scenes", type=positive_int, default=None, help="new training scenes per epoch (default: 2000)")
     t.add_argument("--batch-size", type=positive_int, default=None, help="batch size (default: 32)")
     t.add_argument("--lr", type=positive_float, default=None, help="peak learning rate of Adam (default: 0.002)")
     t.add_argument("--anchors", type=positive_int, default=None, help="anchor boxes per cell, B (default: 3)")
     t.add_argument("--test-scenes", type=positive_int, default=None, help="test scenes scored at the end (default: 500)")
+    t.add_argument("--no-rescore", dest="rescore", action="store_false",
+                   help="objectness target 1 instead of the IoU of the predicted box with the truth")
     t.add_argument("--seed", type=int, default=0, help="seed of initialisation and training scenes (default: %(default)s)")
     t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz")
     t.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
@@ -73,7 +75,8 @@ def _train(args):
     from apps.fit import CheckpointError
     from apps.yolo.train import TrainConfig, train
 
-    config = TrainConfig(out=args.out, weights=args.weights, seed=args.seed, resume=args.resume, progress=args.progress)
+    config = TrainConfig(out=args.out, weights=args.weights, seed=args.seed, resume=args.resume, progress=args.progress,
+                         rescore=args.rescore)
     for name in ("epochs", "scenes", "batch_size", "lr", "anchors", "test_scenes"):
         if getattr(args, name) is not None:
             setattr(config, name, getattr(args, name))

@@ -29,7 +29,7 @@ import os
 import numpy as np
 from PIL import Image
 
-from apps.yolo.formulas import box_area, iou
+from apps.yolo.formulas import box_area, pairwise_iou
 from minigrad.data import load_digits, stratified_split
 
 SIZE = 96                 # canvas side, px
@@ -76,19 +76,21 @@ def _scaled_digit(image, ink_height):
     return np.clip(_resize(crop, max(2, round(h * scale)), max(2, round(w * scale))), 0, 1)
 
 
-def _free(box, boxes):
-    """True when ``box`` overlaps every box so far by IoU <= MAX_OVERLAP and hides at most MAX_COVER of any of them.
+def _first_free(candidates, boxes):
+    """Index of the first candidate box that overlaps every box so far by IoU <= MAX_OVERLAP and hides at most
+    MAX_COVER of any of them (or of itself); None when none does.
 
     The second rule keeps a small digit from vanishing inside a big one (their IoU is small
     but the small one would be unreadable). Intersection from IoU: inter = IoU (a + b) / (1 + IoU).
     """
     if not boxes:
-        return True
-    box, others = np.asarray(box, np.float64), np.asarray(boxes, np.float64)
-    overlap = iou(box, others)
-    a, b = box_area(box), box_area(others)
+        return 0
+    candidates, others = np.asarray(candidates, np.float64), np.asarray(boxes, np.float64)
+    overlap = pairwise_iou(candidates, others)                          # (candidates, boxes so far)
+    a, b = box_area(candidates)[:, None], box_area(others)[None, :]
     inter = overlap * (a + b) / (1 + overlap)
-    return bool(np.all(overlap <= MAX_OVERLAP) and np.all(inter <= MAX_COVER * np.minimum(a, b)))
+    free = np.all((overlap <= MAX_OVERLAP) & (inter <= MAX_COVER * np.minimum(a, b)), axis=1)
+    return int(np.argmax(free)) if free.any() else None
 
 
 def _clutter(canvas, rng, images):
@@ -130,14 +132,14 @@ def make_scene(rng, images, labels):
         if ink is None:
             continue
         h, w = digit.shape
-        for _attempt in range(20):                     # a free place: IoU <= MAX_OVERLAP with every digit so far
-            y = int(rng.integers(-ink[1], SIZE - ink[3] + 1))
-            x = int(rng.integers(-ink[0], SIZE - ink[2] + 1))
-            box = (x + ink[0], y + ink[1], x + ink[2], y + ink[3])
-            if _free(box, boxes):
-                break
-        else:
+        # 20 candidate places at once; the first free one wins
+        ys = rng.integers(-ink[1], SIZE - ink[3] + 1, 20)
+        xs = rng.integers(-ink[0], SIZE - ink[2] + 1, 20)
+        candidates = np.stack([xs + ink[0], ys + ink[1], xs + ink[2], ys + ink[3]], axis=1)
+        chosen = _first_free(candidates, boxes)
+        if chosen is None:
             continue
+        x, y, box = int(xs[chosen]), int(ys[chosen]), tuple(int(v) for v in candidates[chosen])
         # paste the part of the digit's square that falls on the canvas (the ink always does)
         top, left = max(y, 0), max(x, 0)
         bottom, right = min(y + h, SIZE), min(x + w, SIZE)

@@ -30,12 +30,12 @@ GRID = INPUT_SIZE // STRIDE
 class TrainConfig:
     out: str = "runs/yolo"
     weights: str = None       # where the final weights go (default: OUT/yolo.npz)
-    epochs: int = 10
+    epochs: int = 15
     scenes: int = 2000        # new training scenes per epoch
     batch_size: int = 32
     lr: float = 2e-3
     anchors: int = 3
-    rescore: bool = False     # objectness target IoU(box, truth) instead of 1 (apps.yolo.loss)
+    rescore: bool = True      # objectness target IoU(box, truth) instead of 1 (apps.yolo.loss)
     seed: int = 0
     resume: bool = False
     val_scenes: int = 100

@@ -18,10 +18,11 @@ def _tiny_target():
     return encode_targets(boxes, [3, 8], 2, ANCHORS, 10)[None]
 
 
-def test_loss_gradient_matches_finite_differences_on_a_tiny_head():
+@pytest.mark.parametrize("rescore", [False, True])
+def test_loss_gradient_matches_finite_differences_on_a_tiny_head(rescore):
     y = _tiny_target()
     t = mg.tensor(np.random.default_rng(0).normal(0, 0.5, y.shape), requires_grad=True)
-    assert mg.gradcheck(lambda t: yolo_loss(t, y, ANCHORS)[0], (t,))
+    assert mg.gradcheck(lambda t: yolo_loss(t, y, ANCHORS, rescore=rescore)[0], (t,))
 
 
 def test_loss_is_small_for_a_perfect_prediction_and_grows_with_a_bad_box():
