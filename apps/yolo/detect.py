@@ -59,7 +59,7 @@ def to_gray(image):
     if a.ndim != 2 or min(a.shape) < 1:
         raise ValueError(f"image must be (H, W), (H, W, 3) or (H, W, 4), got shape {np.asarray(image).shape}")
     if a.dtype.kind in "ui":
-        a = a.astype(np.float64) / (65535.0 if a.max(initial=0) > 255 else 255.0)
+        a = a.astype(np.float64) / _full_scale(a)
     a = np.clip(np.nan_to_num(a.astype(np.float64)), 0.0, 1.0)
     border = np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])
     if np.median(border) > 0.5:                        # dark ink on a light ground: make it like the training scenes
@@ -67,16 +67,25 @@ def to_gray(image):
     return a.astype(np.float32)
 
 
+def _full_scale(a):
+    """White level of an integer image: 255 for 8-bit, 65535 for 16-bit; a 32-bit one (PIL's "I") by its values."""
+    if a.dtype.itemsize == 1:
+        return 255.0
+    if a.dtype.itemsize == 2 or a.max(initial=0) > 255:
+        return 65535.0
+    return 255.0
+
+
 def _pil_to_array(pil):
-    if pil.mode in ("I;16", "I;16B", "I;16L", "I"):
-        return np.asarray(pil, dtype=np.float64) / (65535.0 if np.asarray(pil).max(initial=0) > 255 else 255.0)
+    if pil.mode.startswith("I") or pil.mode == "F":
+        return np.asarray(pil)                          # 16/32-bit integers or floats: to_gray scales them
     if pil.mode in ("P", "LA", "PA", "CMYK", "YCbCr", "1", "HSV", "RGBa"):
         pil = pil.convert("RGBA" if "A" in pil.mode or "transparency" in pil.info else "RGB")
     return np.asarray(pil)
 
 
 def _channels_to_gray(a):
-    scale = 65535.0 if a.dtype == np.uint16 else 255.0 if a.dtype.kind in "ui" else 1.0
+    scale = _full_scale(a) if a.dtype.kind in "ui" else 1.0
     a = a.astype(np.float64) / scale
     alpha = a[..., 3] if a.shape[-1] == 4 else 1.0
     rgb = a[..., :3] if a.shape[-1] >= 3 else a[..., :1]
