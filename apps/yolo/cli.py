@@ -23,6 +23,8 @@ def register(subparsers):
     t.add_argument("--lr", type=positive_float, default=None, help="peak learning rate of Adam (default: 0.002)")
     t.add_argument("--anchors", type=positive_int, default=None, help="anchor boxes per cell, B (default: 3)")
     t.add_argument("--test-scenes", type=positive_int, default=None, help="test scenes scored at the end (default: 500)")
+    t.add_argument("--data", type=existing_dir, help="train on a labelled folder instead of digit scenes (images + "
+                                                     "NAME.txt with lines 'class_id x1 y1 x2 y2' in pixels)")
     t.add_argument("--no-rescore", dest="rescore", action="store_false",
                    help="objectness target 1 instead of the IoU of the predicted box with the truth")
     t.add_argument("--seed", type=int, default=0, help="seed of initialisation and training scenes (default: %(default)s)")
@@ -76,7 +78,7 @@ def _train(args):
     from apps.yolo.train import TrainConfig, train
 
     config = TrainConfig(out=args.out, weights=args.weights, seed=args.seed, resume=args.resume, progress=args.progress,
-                         rescore=args.rescore)
+                         rescore=args.rescore, data=args.data)
     for name in ("epochs", "scenes", "batch_size", "lr", "anchors", "test_scenes"):
         if getattr(args, name) is not None:
             setattr(config, name, getattr(args, name))

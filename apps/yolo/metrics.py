@@ -112,7 +112,8 @@ def plot_pr_curves(detections, truths, path, class_names, threshold=0.5):
     ax.set_xlim(0, 1.01)
     ax.set_ylim(0, 1.01)
     ax.set_title(f"precision-recall per class, IoU >= {threshold}")
-    ax.legend(fontsize=7, loc="lower left", ncol=2)
+    if ax.lines:
+        ax.legend(fontsize=7, loc="lower left", ncol=2)
     fig.tight_layout()
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = f"{path}.tmp.png"

@@ -152,12 +152,27 @@ def make_scene(rng, images, labels):
     return canvas, np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(classes, np.int64)
 
 
-class SceneSet:
+class _Batches:
+    """``get_batch(indices)`` -> (images (k, 1, 96, 96), targets): each scene's ``target_fn(boxes, classes)`` stacked
+    (or the raw (boxes, classes) pairs without one), so a loader can batch any set with a ``scene(i)``."""
+
+    target_fn = None
+
+    def get_batch(self, indices):
+        scenes = [self.scene(int(i)) for i in indices]
+        images = np.stack([s[0] for s in scenes])[:, None]
+        if self.target_fn is None:
+            return images, [(s[1], s[2]) for s in scenes]
+        return images, np.stack([self.target_fn(s[1], s[2]) for s in scenes])
+
+    def __getitem__(self, i):
+        return self.scene(i)
+
+
+class SceneSet(_Batches):
     """``n`` scenes of one split; scene ``i`` is a pure function of (seed, split, i), built when asked for.
 
-    ``scene(i)`` -> (image, boxes, classes); ``get_batch(indices)`` -> (images (k, 1, 96, 96),
-    targets) where ``targets`` is what ``target_fn(boxes, classes)`` makes of each scene
-    (stacked), so a ``minigrad.data.DataLoader(..., as_tensor=False)`` can batch it.
+    ``scene(i)`` -> (image (96, 96), boxes (k, 4) px, classes (k,)).
     """
 
     def __init__(self, split, n, seed=0, target_fn=None, pools=None):
@@ -178,15 +193,23 @@ class SceneSet:
         rng = np.random.default_rng([self.seed, SPLIT_SALT[self.split], int(i)])
         return make_scene(rng, self.images, self.labels)
 
-    def __getitem__(self, i):
-        return self.scene(i)
 
-    def get_batch(self, indices):
-        scenes = [self.scene(int(i)) for i in indices]
-        images = np.stack([s[0] for s in scenes])[:, None]
-        if self.target_fn is None:
-            return images, [(s[1], s[2]) for s in scenes]
-        return images, np.stack([self.target_fn(s[1], s[2]) for s in scenes])
+class FolderSet(_Batches):
+    """A user's labelled folder (``load_folder``) as scenes: each image letterboxed to 96 x 96 and its boxes moved
+    with it. Index ``i`` wraps around (``i % len``), so a small folder fills any number of batches."""
+
+    def __init__(self, folder, target_fn=None):
+        self.items, self.target_fn = load_folder(folder), target_fn
+
+    def __len__(self):
+        return len(self.items)
+
+    def scene(self, i):
+        from apps.yolo.images import letterbox, to_gray
+
+        path, boxes, classes = self.items[int(i) % len(self.items)]
+        canvas, scale, (pad_x, pad_y) = letterbox(to_gray(path), SIZE)
+        return canvas, (boxes * scale + np.array([pad_x, pad_y, pad_x, pad_y], np.float32)).astype(np.float32), classes
 
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")

@@ -1,5 +1,8 @@
 """Training the detector: anchors by k-means, fresh digit scenes every epoch, the YOLO loss, through ``apps.fit`` (progress, checkpoint per epoch, --resume).
 
+With ``data`` (``--data DIR``) it trains on a user's labelled folder instead
+(``apps.yolo.scenes.load_folder``; each image letterboxed to 96 x 96), every image once an epoch.
+
 ``train(config)`` runs the whole job: k-means anchors from the boxes of 2,000 training
 scenes, then ``epochs`` passes of ``scenes`` new training scenes each (scene ``i`` of
 epoch ``e`` is a pure function of (seed, e, i), so ``--resume`` replays exactly), Adam
@@ -20,7 +23,7 @@ from apps.yolo.anchors import kmeans_anchors
 from apps.yolo.formulas import corners_to_center, encode_targets
 from apps.yolo.loss import yolo_loss
 from apps.yolo.model import INPUT_SIZE, N_CLASSES, STRIDE, YoloNet
-from apps.yolo.scenes import SceneSet, digit_pools
+from apps.yolo.scenes import FolderSet, SceneSet, digit_pools
 from minigrad import optim
 
 GRID = INPUT_SIZE // STRIDE
@@ -35,6 +38,7 @@ class TrainConfig:
     batch_size: int = 32
     lr: float = 2e-3
     anchors: int = 3
+    data: str = None          # a labelled folder (apps.yolo.scenes.load_folder) instead of digit scenes
     rescore: bool = True      # objectness target IoU(box, truth) instead of 1 (apps.yolo.loss)
     seed: int = 0
     resume: bool = False
@@ -122,14 +126,19 @@ def train(config, log=print):
 
     os.makedirs(config.out, exist_ok=True)
     mg.manual_seed(config.seed)
-    pools = digit_pools()
-    anchors, mean_iou, _ = training_anchors(config.anchors, config.seed, pools)
+    if config.data:                                   # a user's labelled folder: its images every epoch
+        train_set = FolderSet(config.data)
+        anchors, mean_iou = kmeans_anchors(box_shapes(train_set, len(train_set)), config.anchors, seed=config.seed)
+        per_epoch, val_set, pools = max(len(train_set), config.batch_size), None, None
+    else:
+        pools = digit_pools()
+        anchors, mean_iou, _ = training_anchors(config.anchors, config.seed, pools)
+        train_set = SceneSet("train", config.scenes * config.epochs, seed=config.seed, pools=pools)
+        per_epoch, val_set = config.scenes, SceneSet("val", config.val_scenes, seed=0, pools=pools)
     log(f"anchors (h, w) x {INPUT_SIZE} px: {np.round(anchors * INPUT_SIZE, 1).tolist()} (mean IoU {mean_iou:.3f})")
     model = YoloNet(anchors)
-    train_set = SceneSet("train", config.scenes * config.epochs, seed=config.seed, target_fn=scene_targets(anchors),
-                         pools=pools)
-    val_set = SceneSet("val", config.val_scenes, seed=0, pools=pools)
-    loader = FreshScenes(train_set, config.scenes, config.batch_size, config.seed)
+    train_set.target_fn = scene_targets(anchors)
+    loader = FreshScenes(train_set, per_epoch, config.batch_size, config.seed)
     opt = optim.Adam(model.parameters(), lr=config.lr)
     total = len(loader) * config.epochs
 
@@ -146,14 +155,19 @@ def train(config, log=print):
 
     meta = {"seed": config.seed, "epochs": config.epochs, "scenes": config.scenes, "batch_size": config.batch_size,
             "lr": config.lr, "anchors": config.anchors, "rescore": config.rescore}
+    if config.data:
+        meta["data"] = os.path.abspath(config.data)
     start = time.perf_counter()
     result = fit(model, opt, loader, step, epochs=config.epochs, checkpoint=os.path.join(config.out, "checkpoint.npz"),
-                 resume=config.resume, meta=meta, lr_at=warmup_cosine(total, config.lr), validate=validate,
+                 resume=config.resume, meta=meta, lr_at=warmup_cosine(total, config.lr),
+                 validate=validate if val_set is not None else None,
                  progress=config.progress, log=log, desc="yolo epoch")
     seconds = time.perf_counter() - start
     weights = config.weights or os.path.join(config.out, "yolo.npz")
     replace_weights(model.state_dict(), weights)
     log(f"trained {result.epoch} epochs ({result.step} steps) in {seconds:.0f} s; weights -> {weights}")
+    if config.data:
+        return {"seconds": seconds, "weights": weights, "test": None, "history": result.history}
     test = evaluate_scenes(Detector(model.eval()), SceneSet("test", config.test_scenes, seed=0, pools=pools))[0]
     log(f"test ({config.test_scenes} scenes of held-out digits): mAP@0.5 {test['map50']:.3f}, "
         f"mAP@0.5:0.95 {test['map']:.3f}")
