@@ -22,8 +22,10 @@ image, the loss is
   of a neighbouring anchor is not pushed down;
 - the class: cross-entropy of the softmax ``c_1 ... c_C`` against the true class.
 
-The batch loss is the mean over images of ``J``. ``1^far`` is computed from the
-predictions without a gradient (it is a mask).
+The batch loss is the mean over images of ``J``. ``1^far`` and the rescoring target
+``IoU(box_ij, truth)`` are computed from the predictions without a gradient (a mask and a
+target, as in YOLOv2). Training uses rescoring (``apps.yolo.train``); the function's
+default is the plain target 1.
 """
 
 import numpy as np
