@@ -191,6 +191,16 @@ def _yolo_detect(batch):
     return setup
 
 
+def _yolo_flops(batch):
+    """2 * the network's multiplies (``models.summary``) * batch; decoding and NMS are not counted."""
+    def flops():
+        from apps.yolo.detect import Detector
+        from models import summary
+
+        return 2.0 * summary(Detector.load().model, (1, 96, 96)).total_multiplies * batch
+    return flops
+
+
 def _summary_flops(name, input_shape, batch, factor, depth=None):
     """2 * the course's multiplies for one image (``models.summary``) * batch * factor (3 for fwd+bwd)."""
     def flops():
@@ -228,6 +238,7 @@ def model_workloads():
                  setups={p: _style_step(p, STYLE_SIZE) for p in both},
                  note="each sample is one second of optimisation: gradient w.r.t. the image, Adam step"),
         Workload(name="yolo detect", group="model", min_time=0.5, setups={"minigrad": _yolo_detect(32)},
+                 flops=_yolo_flops(32),
                  note="batch of 32 digit scenes 1x96x96: forward, decode, score filter, per-class NMS; "
                       "images/s = 32 / time"),
     ]
