@@ -49,6 +49,7 @@ class Tensor:
     """
 
     __array_priority__ = 1000  # numpy scalars on the left defer to our operators
+    _post_accumulate_grad_hooks = ()  # a class default: only tensors that register one pay for a list
 
     def __init__(self, data, requires_grad=False, dtype=None, device="cpu"):
         device = normalize_device(device)
@@ -127,6 +128,16 @@ class Tensor:
             )
         self.requires_grad = bool(requires_grad)
         return self
+
+    def register_post_accumulate_grad_hook(self, hook):
+        """Call ``hook(tensor)`` each time a backward has finished accumulating this leaf's ``.grad``
+        (PyTorch's name): data-parallel training starts a gradient's reduction from here."""
+        if self._ctx is not None:
+            raise RuntimeError("register_post_accumulate_grad_hook: only leaf tensors (parameters) take one")
+        if not self._post_accumulate_grad_hooks:
+            self._post_accumulate_grad_hooks = []
+        self._post_accumulate_grad_hooks.append(hook)
+        return hook
 
     def retain_grad(self):
         """Keep this non-leaf tensor's gradient in ``.grad`` after backward."""
