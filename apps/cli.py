@@ -35,7 +35,12 @@ def main(argv=None):
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
-    return run_guarded(args.func, args, prog=f"minigrad {args.command}", debug=args.debug)
+    code = run_guarded(args.func, args, prog=f"minigrad {args.command}", debug=args.debug)
+    if code:
+        from minigrad.distributed import end_job_on_failure
+
+        end_job_on_failure(code)  # on several MPI ranks, the others must not wait for this one
+    return code
 
 
 if __name__ == "__main__":

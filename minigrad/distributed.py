@@ -129,6 +129,15 @@ def abort(message, code=1):
     raise SystemExit(code)
 
 
+def end_job_on_failure(code):
+    """After a rank's failure was reported (exit status ``code``), end every rank of the job: a rank
+    that just exits would leave the others waiting in a collective. Nothing when MPI is not running."""
+    if code and _state["mpi"] is not None and _state["comm"].Get_size() > 1:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        _state["comm"].Abort(int(code))
+
+
 def _install_abort_on_error():
     """An uncaught exception on one rank ends the job (mpi4py's ``-m mpi4py`` behaviour), so the
     other ranks never wait forever in a collective this rank will not join."""
@@ -268,6 +277,6 @@ from .ddp import DistributedDataParallel  # noqa: E402  (ddp.py uses the functio
 
 __all__ = [
     "init", "rank", "world_size", "is_distributed", "is_writer", "threads_per_rank", "launched_by_mpi",
-    "abort", "wait", "allreduce_", "broadcast_", "broadcast_object", "barrier", "broadcast_tensors",
+    "abort", "end_job_on_failure", "wait", "allreduce_", "broadcast_", "broadcast_object", "barrier", "broadcast_tensors",
     "broadcast_parameters", "broadcast_optimizer_state", "DistributedDataParallel", "communicator", "timeout",
 ]

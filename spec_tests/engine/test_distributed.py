@@ -5,14 +5,9 @@ The MPI tests are skipped only when mpi4py (or its mpiexec) is absent; the `test
 both, so CI runs them. Each launches a small job with a hard timeout: a hang fails, never blocks.
 """
 
-import importlib.util
 import json
 import os
 import re
-import shutil
-import subprocess
-import sys
-import time
 
 import numpy as np
 import pytest
@@ -20,26 +15,10 @@ import pytest
 import minigrad as mg
 import minigrad.distributed as dist
 import minigrad.functional as F
-from minigrad import autograd, nn, optim
+from minigrad import autograd, nn
 from minigrad.data import ArrayDataset, DataLoader, DistributedSampler
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCRIPTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "distributed_scripts")
-MPIEXEC = shutil.which("mpiexec")
-needs_mpi = pytest.mark.skipif(importlib.util.find_spec("mpi4py") is None or MPIEXEC is None,
-                               reason="mpi4py (pip install 'minigrad[distributed]') is not installed")
-
-
-def mpiexec(n, script, *args, timeout=150, env=None):
-    """Run ``script`` on n local ranks; returns (returncode, stdout + stderr, seconds)."""
-    command = [MPIEXEC, "--oversubscribe", "-n", str(n)]
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        command.append("--allow-run-as-root")
-    full_env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""), **(env or {}))
-    start = time.monotonic()
-    done = subprocess.run(command + [sys.executable, os.path.join(SCRIPTS, script), *args], env=full_env,
-                          capture_output=True, text=True, errors="replace", timeout=timeout)
-    return done.returncode, done.stdout + done.stderr, time.monotonic() - start
 
 
 def toy(n):
@@ -169,10 +148,9 @@ def test_ddp_rejects_a_bad_bucket_size():
 
 # ----------------------------------------------------------------------------- through mpiexec
 
-@needs_mpi
-def test_two_ranks_of_batch_32_equal_one_process_of_batch_64(tmp_path):
+def test_two_ranks_of_batch_32_equal_one_process_of_batch_64(tmp_path, mpiexec):
     out = tmp_path / "report.json"
-    code, log, _ = mpiexec(2, "equivalence.py", str(out))
+    code, log, _ = mpiexec(2, os.path.join(SCRIPTS, "equivalence.py"), out)
     assert code == 0, log[-3000:]
     report = json.loads(out.read_text())
     assert report["world_size"] == 2 and report["float64_buckets"] > 1
@@ -181,14 +159,13 @@ def test_two_ranks_of_batch_32_equal_one_process_of_batch_64(tmp_path):
     assert report["float32_max_abs_diff"] < 1e-4
 
 
-@needs_mpi
 @pytest.mark.parametrize("mode, message", [
     ("kill", "exited on\\s+signal 9"),                                  # the launcher reports it
     ("raise", "rank 1 of 2: stopped by RuntimeError: a deliberate failure"),
     ("hang", "rank 0 of 2: the gradient allreduce did not complete within 3 s"),   # the watchdog
 ])
-def test_a_failing_rank_ends_the_job_with_a_clear_message(mode, message):
-    code, log, seconds = mpiexec(2, "fault.py", mode, timeout=90, env={"MINIGRAD_DIST_TIMEOUT": "3"})
+def test_a_failing_rank_ends_the_job_with_a_clear_message(mode, message, mpiexec):
+    code, log, seconds = mpiexec(2, os.path.join(SCRIPTS, "fault.py"), mode, timeout=90, env={"MINIGRAD_DIST_TIMEOUT": "3"})
     assert code != 0, log[-3000:]
     assert "the failure was not noticed" not in log
     assert re.search(message, log), log[-3000:]
