@@ -21,6 +21,7 @@ may keep a gradient (SGD's first momentum buffer) after the next step has begun.
 """
 
 import contextlib
+import time
 import weakref
 
 import numpy as np
@@ -66,6 +67,7 @@ class DistributedDataParallel:
         self._armed = False
         self._sync = True
         self._callback_queued = False
+        self.wait_seconds = 0.0   # time backward spent waiting for reductions that had not finished
         dist.broadcast_parameters(module)
         params = [p for p in module.parameters() if p.requires_grad]
         self._buckets = _make_buckets(list(reversed(params)), int(bucket_cap_mb * 2 ** 20))
@@ -130,7 +132,9 @@ class DistributedDataParallel:
         self._start_ready_buckets(everything=True)
         world = dist.world_size()
         for bucket in self._buckets:
+            started = time.perf_counter()
             dist.wait(bucket.request, "the gradient allreduce")
+            self.wait_seconds += time.perf_counter() - started
             values, used = bucket.flat[:bucket.numel], bucket.flat[bucket.numel:]
             values /= world
             for slot, p in enumerate(bucket.params):
