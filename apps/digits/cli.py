@@ -10,7 +10,7 @@ import sys
 from apps.cli_args import (
     existing_dir,
     existing_file,
-    int_at_least,
+    int_between,
     int_list,
     nonnegative_int,
     output_dir,
@@ -74,7 +74,7 @@ def register(subparsers):
                                    "budget; plot final training error against depth for both.")
     d.add_argument("--depths", type=even_depths, default=(4, 10, 20, 30),
                    help="comma-separated numbers of weighted layers, each even and >= 4 (default: 4,10,20,30)")
-    d.add_argument("--images", type=int_at_least(10), default=500,
+    d.add_argument("--images", type=int_between(10, 5000), default=500,
                    help="training images, 10 to 5000 (default: %(default)s)")
     d.add_argument("--epochs", type=positive_int, default=4, help="epochs per network, >= 1 (default: %(default)s)")
     d.add_argument("--width", type=positive_int, default=8, help="channels of every conv, >= 1 (default: %(default)s)")

@@ -79,8 +79,8 @@ def load_weights(weights):
 
 def predict(weights, image_path):
     """(digit, probabilities, whether the picture holds a digit at all) for one picture."""
-    model = load_weights(weights)
     image, has_digit = load_image(image_path)
+    model = load_weights(weights)
     model.eval()
     with mg.no_grad():
         logits = model(mg.tensor(image)).numpy()[0].astype(np.float64)
