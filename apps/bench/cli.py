@@ -45,6 +45,8 @@ def register(subparsers):
     parser.add_argument("--results-md", metavar="PATH", type=output_file, default=None,
                         help="also write this run into its section of a Markdown file (e.g. benchmarks/RESULTS.md), "
                         "with the charts copied beside it")
+    parser.add_argument("--memory", action="store_true",
+                        help="also record each workload's peak numpy allocation and VGG-16's peak RSS (batch 8)")
     parser.add_argument("--list", action="store_true", help="list the workloads that would run, and exit")
     parser.set_defaults(func=run)
 
@@ -62,7 +64,7 @@ def run(args):
         return 0
     result = suite.run_suite(
         quick=args.quick, only=args.only, threads=args.threads, rounds=args.rounds,
-        use_torch=not args.no_torch, jit=not args.no_jit, command=_reconstruct(args),
+        use_torch=not args.no_torch, jit=not args.no_jit, command=_reconstruct(args), measure_memory=args.memory,
     )
     paths = report.write_all(result, args.out)
     if args.results_md:
@@ -87,6 +89,8 @@ def _reconstruct(args):
         parts.append("--no-torch")
     if args.no_jit:
         parts.append("--no-jit")
+    if args.memory:
+        parts.append("--memory")
     if args.results_md:
         parts.append(f"--results-md {args.results_md}")
     return " ".join(parts)

@@ -187,3 +187,11 @@ def test_weights_follow_the_umask(tmp_path):
         assert os.stat(path).st_mode & 0o777 == 0o644
     finally:
         os.umask(old)
+
+
+def test_bench_memory_figures():
+    import numpy as np
+
+    from apps.bench import memory
+
+    assert memory.peak_numpy_bytes(lambda: np.ones(1_000_000)) >= 8_000_000
