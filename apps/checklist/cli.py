@@ -12,7 +12,7 @@ course order, each module as soon as its last test has finished:
 
 An ID no test claims is reported as "missing" (never silently left out). The run
 exits non-zero when anything failed or is missing. ``--fast`` skips the seeded
-training experiments (tests marked ``experiment``).
+training experiments (tests marked ``experiment``); their IDs show as skipped.
 """
 
 import contextlib
@@ -37,8 +37,8 @@ def register(subparsers):
     parser.add_argument("--module", type=int, choices=[1, 2, 3, 4], help="only this course module")
     parser.add_argument("--verbose", "-v", action="store_true", help="also print each formula and a worked example")
     parser.add_argument("--fast", action="store_true",
-                        help="skip the seeded training experiments (tests marked experiment); their IDs show as "
-                        "proved when other tests prove them, skipped otherwise")
+                        help="skip the three seeded training experiments (tests marked experiment): "
+                        "M1.05, M2.06 and M4.08 show as skipped")
     parser.add_argument("--spec-dir", type=existing_dir, default=None,
                         help="a folder of spec tests to run instead (default: the course tests shipped with minigrad)")
     parser.add_argument("--pytest-output", action="store_true", help="show pytest's own output as well")
