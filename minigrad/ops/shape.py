@@ -3,7 +3,6 @@
 import numpy as np
 
 from ..autograd import Function
-from ..tensor import Tensor
 
 
 class Reshape(Function):
