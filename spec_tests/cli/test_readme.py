@@ -28,4 +28,10 @@ def test_readme_block_runs(index, tmp_path, monkeypatch):
     namespace = {"__name__": "readme"}
     if "torch_state_dict" in source:
         namespace.update(_names())
-    exec(compile(source, f"README.md python block {index + 1}", "exec"), namespace)
+    try:
+        exec(compile(source, f"README.md python block {index + 1}", "exec"), namespace)
+    except Exception as error:
+        # An example of weights that `minigrad weights install` fetches: it can only be run where they are.
+        if type(error).__name__ == "WeightsNotInstalled":
+            pytest.skip(f"block {index + 1} needs installed weights: {error}")
+        raise
