@@ -11,6 +11,7 @@ SUBCOMMANDS = [
     "apps.checklist.cli",
     "apps.digits.cli",
     "apps.bench.cli",
+    "apps.weights",
 ]
 
 
@@ -31,7 +32,11 @@ def build_parser():
 
 def main(argv=None):
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as done:
+        # argparse refused a value (2) or printed --help/--version (0): a code, as for every other outcome.
+        return done.code if isinstance(done.code, int) else 0 if done.code is None else 2
     if not getattr(args, "func", None):
         parser.print_help()
         return 0

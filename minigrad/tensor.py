@@ -22,13 +22,26 @@ def _is_float(dtype):
     return np.dtype(dtype).kind == "f"
 
 
+def _preview(data, limit=60):
+    text = repr(data)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def _infer_host_array(data, dtype):
     """A host numpy array from user data, inferring the dtype as PyTorch does."""
     if isinstance(data, np.ndarray):
         return np.array(data, dtype=dtype, copy=True)
     if isinstance(data, np.generic):
         return np.array(data, dtype=dtype or data.dtype)
-    array = np.array(data)
+    try:
+        array = np.array(data)
+    except ValueError as error:
+        # numpy's "inhomogeneous shape after 1 dimensions" names neither the rule nor the culprit.
+        raise ValueError(f"tensor: the nested lists must be rectangular (every row the same length), "
+                         f"got ragged data {_preview(data)} ({error})") from None
+    if array.dtype == object:
+        raise ValueError(f"tensor: the nested lists must be rectangular (every row the same length), "
+                         f"got ragged data {_preview(data)}")
     if dtype is not None:
         return array.astype(dtype)
     if array.dtype == np.bool_:
