@@ -21,8 +21,8 @@ _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 @pytest.fixture
 def mpiexec():
-    """run(n, script, *args, timeout=150, env=None) -> (returncode, output, seconds): ``script`` on n
-    local MPI ranks, with a hard timeout (a hang fails the test, never blocks it). Skips without mpi4py."""
+    """run(n, script, *args, timeout=150, env=None) -> (returncode, output, seconds): ``script`` (or "-m",
+    module) on n local MPI ranks, with a hard timeout (a hang fails the test, never blocks it). Skips without mpi4py."""
     import importlib.util
 
     launcher = shutil.which("mpiexec")

@@ -50,6 +50,9 @@ def register(subparsers):
     p.add_argument("--limit", type=positive_int, help="train on at most this many images, >= 1 (quick runs)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     p.add_argument("--no-plots", dest="plots", action="store_false", help="skip the PNG plots")
+    p.add_argument("--distributed", action="store_true",
+                   help="data-parallel training over the ranks that mpiexec (or srun) started: --batch-size is "
+                        "per rank, rank 0 writes every file (see README: Training on several machines)")
     p.set_defaults(func=_train)
 
     p = subparsers.add_parser("finetune", help="transfer learning: digits 0-4 -> 5-9 with 50 images per class",
@@ -99,7 +102,7 @@ def _train(args):
 
     train(TrainConfig(out=args.out, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                       augment=args.augment, resume=args.resume, data=args.data, limit=args.limit,
-                      progress=args.progress, plots=args.plots))
+                      progress=args.progress, plots=args.plots, distributed=args.distributed))
     return 0
 
 

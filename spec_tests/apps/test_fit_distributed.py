@@ -26,3 +26,12 @@ def test_a_killed_run_leaves_a_whole_checkpoint_that_resumes_on_another_number_o
     assert len(alone["history"]["train_loss"].numpy()) == 3 and int(alone["step"]) == 3 * 12
     assert np.isclose(alone["history"]["train_loss"].numpy()[0], first_epoch_loss)
     assert int(mg.load(str(tmp_path / "checkpoint.npz"))["epoch"]) == 3
+
+
+def test_minigrad_train_distributed_on_two_ranks_logs_and_writes_once(tmp_path, mpiexec):
+    code, log, _ = mpiexec(2, "-m", "apps", "train", "lenet5", "--distributed", "--batch-size", "16", "--epochs", "1",
+                           "--limit", "64", "--no-augment", "--no-plots", "--no-progress", "--out", tmp_path)
+    assert code == 0, log[-3000:]
+    assert log.count("distributed: 2 ranks x batch 16 = global batch 32") == 1
+    assert log.count("epoch  1/1:") == 1 and log.count("test: accuracy") == 1
+    assert sorted(os.listdir(tmp_path)) == ["checkpoint.npz", "lenet5.npz"]
