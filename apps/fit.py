@@ -186,6 +186,7 @@ def _resume(path, model, optimizer, meta, distributed):
             outcome = ("error", str(error))
     outcome = dist.broadcast_object(outcome, what="broadcast of the checkpoint")
     if outcome[0] == "error":
+        dist.fail_together()                       # every rank stops here: no need to abort the job
         raise CheckpointError(outcome[1])
     dist.broadcast_parameters(model)
     dist.broadcast_optimizer_state(optimizer)

@@ -129,9 +129,17 @@ def abort(message, code=1):
     raise SystemExit(code)
 
 
+def fail_together():
+    """Say that every rank has reached the same failure (an error broadcast from rank 0): they all exit
+    on their own, so ``end_job_on_failure`` need not abort the job."""
+    _state["failing_together"] = True
+
+
 def end_job_on_failure(code):
     """After a rank's failure was reported (exit status ``code``), end every rank of the job: a rank
     that just exits would leave the others waiting in a collective. Nothing when MPI is not running."""
+    if _state.get("failing_together"):
+        return
     if code and _state["mpi"] is not None and _state["comm"].Get_size() > 1:
         sys.stdout.flush()
         sys.stderr.flush()
@@ -277,6 +285,6 @@ from .ddp import DistributedDataParallel  # noqa: E402  (ddp.py uses the functio
 
 __all__ = [
     "init", "rank", "world_size", "is_distributed", "is_writer", "threads_per_rank", "launched_by_mpi",
-    "abort", "end_job_on_failure", "wait", "allreduce_", "broadcast_", "broadcast_object", "barrier", "broadcast_tensors",
+    "abort", "fail_together", "end_job_on_failure", "wait", "allreduce_", "broadcast_", "broadcast_object", "barrier", "broadcast_tensors",
     "broadcast_parameters", "broadcast_optimizer_state", "DistributedDataParallel", "communicator", "timeout",
 ]

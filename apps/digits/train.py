@@ -87,7 +87,7 @@ def train(config, log=print):
         model = dist.DistributedDataParallel(model)
         sampler = DistributedSampler(train_set, seed=config.seed)
         log(f"distributed: {dist.world_size()} ranks x batch {config.batch_size} = global batch "
-            f"{dist.world_size() * config.batch_size}; {dist.threads_per_rank() or 'default'} threads per rank")
+            f"{dist.world_size() * config.batch_size}; threads per rank: {dist.threads_per_rank() or 'default'}")
     opt = optim.Adam(model.parameters(), lr=config.lr)
     loader = DataLoader(train_set, batch_size=config.batch_size, shuffle=True, seed=config.seed,
                         transform=augmentation() if config.augment else None, sampler=sampler)

@@ -155,6 +155,9 @@ def test_two_ranks_of_batch_32_equal_one_process_of_batch_64(tmp_path, mpiexec):
     report = json.loads(out.read_text())
     assert report["world_size"] == 2 and report["float64_buckets"] > 1
     assert report["float64_ranks_equal"] and report["float32_ranks_equal"]
+    if "NUMBA_NUM_THREADS" not in os.environ and "OMP_NUM_THREADS" not in os.environ:
+        expected = min(len(os.sched_getaffinity(0)), max(1, os.cpu_count() // 2))   # 2 ranks share the cores
+        assert report["threads_per_rank"] == report["numba_threads"] == expected
     assert report["float64_max_abs_diff"] < 1e-6
     assert report["float32_max_abs_diff"] < 1e-4
 

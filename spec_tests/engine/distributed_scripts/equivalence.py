@@ -47,7 +47,9 @@ def fresh_model(dtype):
 
 def main(out):
     world = dist.world_size()
-    report = {"world_size": world}
+    import numba
+
+    report = {"world_size": world, "threads_per_rank": dist.threads_per_rank(), "numba_threads": numba.get_num_threads()}
     for dtype in (np.float64, np.float32):
         data = dataset(STEPS * PER_RANK * 2 // 2, dtype)  # 10 steps an epoch: the order changes once
         name = np.dtype(dtype).name
