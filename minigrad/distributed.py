@@ -258,7 +258,7 @@ def broadcast_tensors(tensors, root=0, what="broadcast"):
     for t in tensors:
         by_dtype.setdefault(np.dtype(t.dtype).str, []).append(t)
     for group in by_dtype.values():
-        flat = np.concatenate([t.numpy().reshape(-1) for t in group]) if group else None
+        flat = np.concatenate([t.numpy().reshape(-1) for t in group])
         broadcast_(flat, root, what)
         offset = 0
         for t in group:
