@@ -10,7 +10,8 @@ How a step goes (PyTorch's DDP and Horovod's design, on MPI):
    into its bucket. Buckets hold parameters in reverse registration order (the order
    backward produces them), up to ``bucket_cap_mb`` each and of one dtype. A full bucket
    starts a non-blocking ``Iallreduce`` at once, while backward computes earlier layers;
-   buckets start in index order, the same on every rank, as MPI's collectives require.
+   buckets start in index order, the same on every rank, as MPI's collectives require,
+   and every hook tests the reductions in flight (MPI progresses them only inside calls).
 3. A callback queued on the backward starts what is left (a parameter this rank did not
    use contributes zeros), waits for every bucket under the watchdog, and hands each
    parameter the average as its ``.grad``. A parameter no rank used keeps ``grad None``
@@ -44,6 +45,7 @@ class _Bucket:
         self.flat = np.zeros(self.numel + len(self.params), dtype=self.dtype)
         self.pending = len(self.params)
         self.request = None
+        self.done = False
 
 
 class DistributedDataParallel:
@@ -118,6 +120,14 @@ class DistributedDataParallel:
         bucket.flat[bucket.numel + slot] = 1
         bucket.pending -= 1
         self._start_ready_buckets()
+        self._progress()
+
+    def _progress(self):
+        """Test the reductions in flight: MPI moves a non-blocking collective on only inside MPI
+        calls, so each gradient hook gives it a turn while backward computes the next layers."""
+        for bucket in self._buckets[:self._next_to_start]:
+            if not bucket.done:
+                bucket.done = bucket.request.Test()
 
     def _start_ready_buckets(self, everything=False):
         while self._next_to_start < len(self._buckets):
@@ -132,9 +142,10 @@ class DistributedDataParallel:
         self._start_ready_buckets(everything=True)
         world = dist.world_size()
         for bucket in self._buckets:
-            started = time.perf_counter()
-            dist.wait(bucket.request, "the gradient allreduce")
-            self.wait_seconds += time.perf_counter() - started
+            if not bucket.done:
+                started = time.perf_counter()
+                dist.wait(bucket.request, "the gradient allreduce")
+                self.wait_seconds += time.perf_counter() - started
             values, used = bucket.flat[:bucket.numel], bucket.flat[bucket.numel:]
             values /= world
             for slot, p in enumerate(bucket.params):
