@@ -61,6 +61,8 @@ class DistributedDataParallel:
     """
 
     def __init__(self, module, bucket_cap_mb=4.0, broadcast_buffers=True):
+        if not (hasattr(module, "parameters") and hasattr(module, "state_dict")):
+            raise TypeError(f"DistributedDataParallel: module must be a minigrad nn.Module, got {type(module).__name__}")
         if bucket_cap_mb <= 0:
             raise ValueError(f"DistributedDataParallel: bucket_cap_mb must be positive, got {bucket_cap_mb}")
         dist.init()
@@ -156,6 +158,8 @@ class DistributedDataParallel:
 
     # ----- everything else goes to the module -------------------------------------------
     def __getattr__(self, name):
+        if name == "module":   # not set yet (copying, unpickling): no endless lookup
+            raise AttributeError(name)
         return getattr(self.module, name)
 
     def __setattr__(self, name, value):

@@ -141,9 +141,11 @@ def test_ddp_keeps_unused_parameters_without_gradient_and_accumulates_under_no_s
     assert np.allclose(net.body[0].weight.grad.numpy(), 2 * once[0].weight.grad.numpy(), atol=1e-6)
 
 
-def test_ddp_rejects_a_bad_bucket_size():
+def test_ddp_rejects_a_bad_bucket_size_and_what_is_not_a_module():
     with pytest.raises(ValueError, match="bucket_cap_mb"):
         dist.DistributedDataParallel(small_net(), bucket_cap_mb=0)
+    with pytest.raises(TypeError, match="nn.Module, got list"):
+        dist.DistributedDataParallel([1, 2])
 
 
 # ----------------------------------------------------------------------------- through mpiexec
