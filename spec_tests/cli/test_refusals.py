@@ -206,3 +206,12 @@ def test_seeds_are_bounded_and_out_of_memory_is_one_line(capsys, monkeypatch):
 
     monkeypatch.setattr(depth, "run_depth", too_big)
     _refused(capsys, ["experiment", "depth", "--width", "100000"], "out of memory")
+
+
+def test_debug_shows_the_traceback_of_an_expected_error(tmp_path):
+    from apps.cli_args import CLIError
+
+    junk = tmp_path / "junk.png"
+    junk.write_bytes(b"not a picture")
+    with pytest.raises(CLIError, match="could not read"):
+        main(["--debug", "predict", "lenet5", str(junk)])
