@@ -106,6 +106,11 @@ def int_between(low, high):
     return parse
 
 
+def seed(text):
+    """An argparse type: a random seed, 0 to 2**32 - 1 (what every RNG involved takes and a checkpoint records)."""
+    return int_between(0, 2**32 - 1)(text)
+
+
 def int_list(low=1):
     """An argparse type: comma-separated integers, each >= low ("4,10,20")."""
     item = int_at_least(low)
@@ -188,6 +193,12 @@ def run_guarded(func, args, prog="minigrad", debug=False):
         if debug:
             raise
         print(f"{prog}: error: {describe(error)}", file=sys.stderr)
+        return 2
+    except MemoryError as error:
+        # A size the machine cannot hold (--width 100000): the user's choice, not a bug.
+        if debug:
+            raise
+        print(f"{prog}: error: out of memory ({error or 'MemoryError'}); try smaller sizes", file=sys.stderr)
         return 2
     except ValueError as error:
         # Numba's "No threading layer could be loaded" (NUMBA_THREADING_LAYER names one that is not

@@ -12,10 +12,10 @@ from apps.cli_args import (
     existing_file,
     int_between,
     int_list,
-    nonnegative_int,
     output_dir,
     positive_float,
     positive_int,
+    seed,
 )
 
 
@@ -41,8 +41,8 @@ def register(subparsers):
     p.add_argument("--batch-size", type=positive_int, default=32, help="batch size, >= 1 (default: %(default)s)")
     p.add_argument("--lr", type=positive_float, default=3e-3,
                    help="peak learning rate of Adam's one-cycle schedule, > 0 (default: %(default)s)")
-    p.add_argument("--seed", type=nonnegative_int, default=0,
-                   help="seed for initialisation, shuffling and augmentation, >= 0 (default: %(default)s)")
+    p.add_argument("--seed", type=seed, default=0,
+                   help="seed for initialisation, shuffling and augmentation, 0 to 2**32-1 (default: %(default)s)")
     p.add_argument("--no-augment", dest="augment", action="store_false", help="train without rotation/shear/shift augmentation")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz")
     p.add_argument("--data", metavar="DIR", type=existing_dir,
@@ -66,7 +66,7 @@ def register(subparsers):
     p.add_argument("--epochs", type=positive_int, default=10, help="epochs on the small 5-9 set, >= 1 (default: %(default)s)")
     p.add_argument("--freeze", choices=["conv", "all"], default="conv",
                    help="freeze the conv layers (default) or every layer but the new head")
-    p.add_argument("--seed", type=nonnegative_int, default=0, help="seed, >= 0 (default: %(default)s)")
+    p.add_argument("--seed", type=seed, default=0, help="seed, 0 to 2**32-1 (default: %(default)s)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     p.set_defaults(func=_finetune)
 
@@ -81,7 +81,7 @@ def register(subparsers):
                    help="training images, 10 to 5000 (default: %(default)s)")
     d.add_argument("--epochs", type=positive_int, default=4, help="epochs per network, >= 1 (default: %(default)s)")
     d.add_argument("--width", type=positive_int, default=8, help="channels of every conv, >= 1 (default: %(default)s)")
-    d.add_argument("--seed", type=nonnegative_int, default=0, help="seed, >= 0 (default: %(default)s)")
+    d.add_argument("--seed", type=seed, default=0, help="seed, 0 to 2**32-1 (default: %(default)s)")
     d.add_argument("--out", type=output_dir, default="runs/depth", help="output folder (default: %(default)s)")
     d.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     d.set_defaults(func=_depth)

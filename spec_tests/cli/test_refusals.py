@@ -195,3 +195,23 @@ def test_bench_memory_figures():
     from apps.bench import memory
 
     assert memory.peak_numpy_bytes(lambda: np.ones(1_000_000)) >= 8_000_000
+
+
+def test_seeds_are_bounded_and_out_of_memory_is_one_line(capsys, monkeypatch):
+    _refused(capsys, ["train", "lenet5", "--seed", "5000000000"], "--seed", "4294967295")
+    import apps.digits.depth as depth
+
+    def too_big(*args, **kwargs):
+        raise MemoryError("Unable to allocate 360 GiB")
+
+    monkeypatch.setattr(depth, "run_depth", too_big)
+    _refused(capsys, ["experiment", "depth", "--width", "100000"], "out of memory")
+
+
+def test_debug_shows_the_traceback_of_an_expected_error(tmp_path):
+    from apps.cli_args import CLIError
+
+    junk = tmp_path / "junk.png"
+    junk.write_bytes(b"not a picture")
+    with pytest.raises(CLIError, match="could not read"):
+        main(["--debug", "predict", "lenet5", str(junk)])
