@@ -172,6 +172,7 @@ def _topological_order(root):
 
 
 _queued_callbacks = []
+_in_backward = False
 
 
 def queue_callback(callback):
@@ -181,9 +182,6 @@ def queue_callback(callback):
     if not _in_backward:
         raise RuntimeError("queue_callback: no backward is running; call it from a gradient hook")
     _queued_callbacks.append(callback)
-
-
-_in_backward = False
 
 
 def backward(root, grad, retain_graph=False):
