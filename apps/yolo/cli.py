@@ -136,7 +136,7 @@ def _eval(args):
         truths = [(boxes, classes) for _, boxes, classes in items]
         source = f"{len(items)} images of {args.data}"
     else:
-        detections, truths = detect_scenes(detector, SceneSet("test", args.scenes, seed=0))
+        detections, truths = detect_scenes(detector, SceneSet("test", args.scenes, seed=0), progress=True)
         source = f"{args.scenes} test scenes of held-out digits"
     result = evaluate_detections(detections, truths, len(CLASS_NAMES))
     print(f"{source}: mAP@0.5 {result['map50']:.3f}   mAP@0.5:0.95 {result['map']:.3f}")
