@@ -4,7 +4,7 @@ import json
 import os
 import tempfile
 
-from apps.cli_args import CLIError, existing_dir, existing_file, output_dir, output_file, positive_float, positive_int
+from apps.cli_args import existing_dir, existing_file, output_dir, output_file, positive_float, positive_int
 
 
 def register(subparsers):
