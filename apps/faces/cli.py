@@ -1,10 +1,11 @@
 """`minigrad faces`: train, compare, eval, enroll, verify, identify."""
 
+import argparse
 import json
 import os
 import tempfile
 
-from apps.cli_args import (existing_dir, existing_file, int_at_least, output_dir, output_file, positive_float,
+from apps.cli_args import (CLIError, existing_dir, existing_file, int_at_least, output_dir, output_file, positive_float,
                            positive_int, seed)
 
 
@@ -96,6 +97,11 @@ def _train(args):
     config.resume = args.resume
     if args.weights:
         config.weights = args.weights
+    else:                                  # the package's own file: check now that it can be written, not after training
+        try:
+            output_file(config.weights)
+        except argparse.ArgumentTypeError as error:
+            raise CLIError(f"cannot write the encoder to {config.weights} ({error}): pass --weights PATH") from None
     encoder, metrics, result = train(config)
     print(f"trained in {result.seconds:.0f} s; on the 50 unseen identities: {_summary(metrics)}")
     print(f"wrote {config.weights}")
