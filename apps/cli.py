@@ -13,6 +13,7 @@ SUBCOMMANDS = [
     "apps.bench.cli",
     "apps.yolo.cli",
     "apps.weights",
+    "apps.faces.cli",
 ]
 
 
