@@ -12,6 +12,8 @@ SUBCOMMANDS = [
     "apps.digits.cli",
     "apps.bench.cli",
     "apps.style.cli",
+    "apps.visualize_cli",
+    "apps.edges_cli",
     "apps.weights",
 ]
 
