@@ -210,6 +210,9 @@ class LBFGS(Optimizer):
                     with enable_grad():
                         loss = float(closure().item())
                     evals += 1
+                if self.line_search_fn and not loss <= prev_loss + 1e-4 * t * gtd:
+                    self._add_to_params(-t, d)          # out of evaluations: back to the last accepted point
+                    break
                 s["d"], s["t"] = d, t
                 flat_grad = self._flat_grad()
                 if evals >= self.max_eval:
