@@ -12,6 +12,9 @@ SUBCOMMANDS = [
     "apps.digits.cli",
     "apps.bench.cli",
     "apps.yolo.cli",
+    "apps.style.cli",
+    "apps.visualize_cli",
+    "apps.edges_cli",
     "apps.weights",
     "apps.faces.cli",
 ]
