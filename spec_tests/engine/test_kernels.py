@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from minigrad.backend import cpu_conv, cpu_pool
+from minigrad.backend import cpu_conv, cpu_conv_workspace, cpu_pool
 from minigrad.sizes import output_size
 from minigrad.backend.threads import configure_threads, describe_threads, kernel_call
 
@@ -155,14 +155,14 @@ def test_conv2d_paths(w_shape, stride, pad, dtype):
 def test_conv2d_large_enough_for_the_parallel_kernels(x_shape, w_shape, stride, pad):
     h_o = output_size(x_shape[2], w_shape[2], (pad[0], pad[1]), stride[0])
     w_o = output_size(x_shape[3], w_shape[3], (pad[2], pad[3]), stride[1])
-    assert w_shape[1] * w_shape[2] * w_shape[3] * x_shape[0] * h_o * w_o >= cpu_conv.SERIAL_BELOW
+    assert w_shape[1] * w_shape[2] * w_shape[3] * x_shape[0] * h_o * w_o >= cpu_conv_workspace.SERIAL_BELOW
     _check_conv(x_shape, w_shape, stride, pad, np.float32, seed=2)
 
 
 def test_conv2d_chunks_the_batch_and_reuses_buffers(monkeypatch):
     # A tiny cap forces one image per chunk for some calls and uneven chunks for others.
     for cap in (1, 3000, 7000):
-        monkeypatch.setattr(cpu_conv, "WORKSPACE_BYTES", cap)
+        monkeypatch.setattr(cpu_conv_workspace, "WORKSPACE_BYTES", cap)
         _check_conv((5, 2, 6, 5), (3, 2, 3, 2), (1, 2), (1, 0, 2, 1), np.float64, seed=cap)
         _check_conv((5, 4, 6, 5), (2, 4, 3, 3), (1, 1), (1, 1, 1, 1), np.float32, seed=cap)
 
