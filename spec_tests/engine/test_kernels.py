@@ -167,6 +167,46 @@ def test_conv2d_chunks_the_batch_and_reuses_buffers(monkeypatch):
         _check_conv((5, 4, 6, 5), (2, 4, 3, 3), (1, 1), (1, 1, 1, 1), np.float32, seed=cap)
 
 
+@pytest.fixture
+def winograd_calls(monkeypatch):
+    """Counts the Winograd path's calls, so a test knows the path it meant to cover ran."""
+    calls = []
+    real = cpu_conv.forward_winograd
+
+    def spy(*args):
+        calls.append(args[1].shape)
+        return real(*args)
+
+    monkeypatch.setattr(cpu_conv, "forward_winograd", spy)
+    return calls
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("x_shape, c_out, pad", [
+    ((2, 16, 7, 9), 17, (1, 1, 1, 1)),    # odd sizes: the last tile row and column half outside
+    ((3, 20, 6, 5), 16, (0, 2, 1, 0)),    # asymmetric padding, fewer outputs than inputs
+    ((2, 16, 8, 8), 32, (0, 0, 0, 0)),    # no padding; dx pads dy by 2
+    ((1, 16, 1, 1), 16, (1, 1, 1, 1)),    # one pixel: a single tile, mostly padding
+    ((2, 16, 5, 6), 16, (3, 0, 0, 3)),    # padding > f - 1: dx through col2im instead
+])
+def test_conv2d_winograd(x_shape, c_out, pad, dtype, winograd_calls):
+    _check_conv(x_shape, (c_out, x_shape[1], 3, 3), (1, 1), pad, dtype, seed=3)
+    assert winograd_calls, "the Winograd path did not run"
+
+
+def test_conv2d_winograd_not_for_stride_2_or_few_channels(winograd_calls):
+    _check_conv((2, 16, 9, 8), (16, 16, 3, 3), (2, 2), (1, 1, 1, 1), np.float32, seed=4)
+    _check_conv((2, 3, 9, 8), (16, 3, 3, 3), (1, 1), (1, 1, 1, 1), np.float32, seed=4)
+    assert not winograd_calls
+
+
+def test_conv2d_winograd_chunks_the_batch(monkeypatch, winograd_calls):
+    for cap in (1, 120000):  # one image per chunk; chunks of 2, 2 and 1
+        monkeypatch.setattr(cpu_conv_workspace, "WORKSPACE_BYTES", cap)
+        _check_conv((5, 16, 6, 7), (16, 16, 3, 3), (1, 1), (1, 0, 2, 1), np.float64, seed=cap)
+    assert len(winograd_calls) >= 4  # forward and dx, for both caps
+
+
 # ----- pool ------------------------------------------------------------------------
 def _pool_input(rng, shape, dtype, ties):
     # Small integers make ties common, so the first-maximum rule is exercised.
