@@ -7,7 +7,7 @@ side (here the padding may differ per side, so 2p becomes p_top + p_bottom).
 Path selection, in this order (each path's file says what each thread owns):
 - pointwise (1 x 1, stride 1, no padding): x already is its own im2col; one GEMM per image.
 - Winograd F(2x2, 3x3) (``cpu_conv_winograd``; 3 x 3, stride 1, >= 16 channels in and
-  out): 2.25x fewer multiplies than any GEMM path, for the forward pass and for dx.
+  out): 2.25x fewer multiplies than any GEMM path, for the forward pass, dx and dW.
 - shift-add (``cpu_conv_shifted``; stride 1, n_c' <= n_c): GEMMs on the padded input itself.
 - per-image (``cpu_conv_per_image``; stride 1, one image's columns <= 2 MB): runs of
   images split over the threads, small GEMMs that stay in cache.
@@ -22,7 +22,7 @@ from ..sizes import output_size
 from .cpu_conv_im2col import backward_im2col, forward_im2col
 from .cpu_conv_per_image import backward_groups, forward_groups, per_image_parts
 from .cpu_conv_shifted import forward_shifted, shifted_is_cheaper, weight_grad_shifted
-from .cpu_conv_winograd import forward_winograd, winograd_applies
+from .cpu_conv_winograd import forward_winograd, weight_grad_winograd, winograd_applies
 from .threads import kernel_call, matmul as _mm
 
 
@@ -120,7 +120,10 @@ def _backward(grad_y, x, w, stride, padding, needs):
     if need_x and _transposed_is_cheaper(w, stride, padding):
         gx = _input_grad_as_conv(gy, w, padding)
         need_x = False
-    if need_w and shifted_is_cheaper(w, stride):
+    if need_w and winograd_applies(w, stride):
+        gw2 = weight_grad_winograd(gy, x, w.shape, padding).reshape(c_out, rows)
+        need_w = False
+    elif need_w and shifted_is_cheaper(w, stride):
         gw2 = weight_grad_shifted(gy, x, w, padding).reshape(c_out, rows)
         need_w = False
     gx_todo = np.empty_like(x) if need_x else None
