@@ -7,7 +7,6 @@ gradient gathered back onto its windows. Any stride, padding per side, dtype.
 Threads: im2col's own whole (k, n) slabs of cols; col2im's own row bands of gx
 planes; the GEMMs are split into disjoint output blocks by ``threads.matmul``.
 """
-import numpy as np
 from numba import njit, prange
 
 from .cpu_conv_workspace import SERIAL_BELOW, Workspace, chunk

@@ -10,8 +10,12 @@ M[e] = U[e] (n_c', n_c) @ V[e] (n_c, tiles), one per position e of the 4 x 4 til
   channel planes of tiles, i.e. V[:, c, tiles of image n]);
 - the 16 GEMMs are split over the threads by position e (each owns M[e]);
 - Y = A^T m A (Numba; each thread owns whole output planes y[n, k]).
-Padding may differ per side; tiles past the output's edge read zeros and their
-extra outputs are dropped. The batch is chunked under the workspace cap.
+dW runs the same way backwards (``weight_grad_winograd``): dU[e] = (A dy A^T)[e] V[e]^T,
+16 GEMMs over the tiles (each thread owns dU[e]), then dW = G^T dU G; dy's tiles are
+transformed by threads owning whole (n, k) planes. dx is the forward of dy with the
+flipped, transposed filter (see ``cpu_conv``). Padding may differ per side; tiles past
+the output's edge read zeros and their extra outputs are dropped. The batch is
+chunked under the workspace cap.
 """
 import numpy as np
 from numba import njit, prange
