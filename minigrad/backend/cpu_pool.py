@@ -126,19 +126,17 @@ def _max_forward_tiled(x, f_h, f_w, y, arg):
 
 
 @njit(parallel=True, cache=True)
-def _max_backward_tiled(gy, arg, f_h, f_w, gx):
+def _max_backward_tiled(gy, arg, f_h, band, gx):
     planes, h_o, w_o = gy.shape
-    width = gx.shape[2]
-    # Each thread owns whole gx planes; the disjoint windows cover every input once,
-    # so each window is cleared and its argmax stored (no separate zeroing pass).
+    # Each thread owns whole gx planes (flat: the argmax is the index into them, no
+    # division); the disjoint windows of an output row cover a contiguous band of
+    # f_h input rows, cleared in one streaming pass while it is hot, then the row's
+    # argmaxes are stored (no separate zeroing pass over gx).
     for t in prange(planes):
         for oh in range(h_o):
+            gx[t, oh * band:(oh + 1) * band] = 0
             for ow in range(w_o):
-                for i in range(f_h):
-                    for j in range(f_w):
-                        gx[t, oh * f_h + i, ow * f_w + j] = 0
-                a = arg[t, oh, ow]
-                gx[t, a // width, a % width] = gy[t, oh, ow]
+                gx[t, arg[t, oh, ow]] = gy[t, oh, ow]
 
 
 @njit(parallel=True, cache=True)
@@ -211,9 +209,9 @@ def max_pool2d_backward(grad_y, argmax, x_shape, kernel, stride, padding):
     planes, geo, out_shape = _geometry(x_shape, kernel, stride, padding)
     with kernel_call():
         if _tiles(x_shape, *geo):
-            gx = np.empty((planes, height, width), gy.dtype)
+            gx = np.empty((planes, height * width), gy.dtype)
             _max_backward_tiled(gy.reshape(planes, out_shape[2], out_shape[3]),
-                                arg.reshape(planes, out_shape[2], out_shape[3]), geo[0], geo[1], gx)
+                                arg.reshape(planes, out_shape[2], out_shape[3]), geo[0], geo[0] * width, gx)
         else:
             gx = np.zeros((planes, height * width), gy.dtype)
             _max_backward(gy.reshape(planes, -1), arg.reshape(planes, -1), gx)

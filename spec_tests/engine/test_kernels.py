@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from minigrad.backend import cpu_conv, cpu_pool
+from minigrad.backend import cpu_conv, cpu_conv_workspace, cpu_pool
 from minigrad.sizes import output_size
 from minigrad.backend.threads import configure_threads, describe_threads, kernel_call
 
@@ -155,16 +155,56 @@ def test_conv2d_paths(w_shape, stride, pad, dtype):
 def test_conv2d_large_enough_for_the_parallel_kernels(x_shape, w_shape, stride, pad):
     h_o = output_size(x_shape[2], w_shape[2], (pad[0], pad[1]), stride[0])
     w_o = output_size(x_shape[3], w_shape[3], (pad[2], pad[3]), stride[1])
-    assert w_shape[1] * w_shape[2] * w_shape[3] * x_shape[0] * h_o * w_o >= cpu_conv.SERIAL_BELOW
+    assert w_shape[1] * w_shape[2] * w_shape[3] * x_shape[0] * h_o * w_o >= cpu_conv_workspace.SERIAL_BELOW
     _check_conv(x_shape, w_shape, stride, pad, np.float32, seed=2)
 
 
 def test_conv2d_chunks_the_batch_and_reuses_buffers(monkeypatch):
     # A tiny cap forces one image per chunk for some calls and uneven chunks for others.
     for cap in (1, 3000, 7000):
-        monkeypatch.setattr(cpu_conv, "WORKSPACE_BYTES", cap)
+        monkeypatch.setattr(cpu_conv_workspace, "WORKSPACE_BYTES", cap)
         _check_conv((5, 2, 6, 5), (3, 2, 3, 2), (1, 2), (1, 0, 2, 1), np.float64, seed=cap)
         _check_conv((5, 4, 6, 5), (2, 4, 3, 3), (1, 1), (1, 1, 1, 1), np.float32, seed=cap)
+
+
+@pytest.fixture
+def winograd_calls(monkeypatch):
+    """Counts the Winograd path's calls, so a test knows the path it meant to cover ran."""
+    calls = []
+    real = cpu_conv.forward_winograd
+
+    def spy(*args):
+        calls.append(args[1].shape)
+        return real(*args)
+
+    monkeypatch.setattr(cpu_conv, "forward_winograd", spy)
+    return calls
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("x_shape, c_out, pad", [
+    ((2, 16, 7, 9), 17, (1, 1, 1, 1)),    # odd sizes: the last tile row and column half outside
+    ((3, 20, 6, 5), 16, (0, 2, 1, 0)),    # asymmetric padding, fewer outputs than inputs
+    ((2, 16, 8, 8), 32, (0, 0, 0, 0)),    # no padding; dx pads dy by 2
+    ((1, 16, 1, 1), 16, (1, 1, 1, 1)),    # one pixel: a single tile, mostly padding
+    ((2, 16, 5, 6), 16, (3, 0, 0, 3)),    # padding > f - 1: dx through col2im instead
+])
+def test_conv2d_winograd(x_shape, c_out, pad, dtype, winograd_calls):
+    _check_conv(x_shape, (c_out, x_shape[1], 3, 3), (1, 1), pad, dtype, seed=3)
+    assert winograd_calls, "the Winograd path did not run"
+
+
+def test_conv2d_winograd_not_for_stride_2_or_few_channels(winograd_calls):
+    _check_conv((2, 16, 9, 8), (16, 16, 3, 3), (2, 2), (1, 1, 1, 1), np.float32, seed=4)
+    _check_conv((2, 3, 9, 8), (16, 3, 3, 3), (1, 1), (1, 1, 1, 1), np.float32, seed=4)
+    assert not winograd_calls
+
+
+def test_conv2d_winograd_chunks_the_batch(monkeypatch, winograd_calls):
+    for cap in (1, 120000):  # one image per chunk; chunks of 2, 2 and 1
+        monkeypatch.setattr(cpu_conv_workspace, "WORKSPACE_BYTES", cap)
+        _check_conv((5, 16, 6, 7), (16, 16, 3, 3), (1, 1), (1, 0, 2, 1), np.float64, seed=cap)
+    assert len(winograd_calls) >= 4  # forward and dx, for both caps
 
 
 # ----- pool ------------------------------------------------------------------------

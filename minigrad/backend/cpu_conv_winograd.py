@@ -1,0 +1,195 @@
+"""conv2d's Winograd path: F(2x2, 3x3) for 3 x 3 stride-1 convs with many channels.
+
+Each 2 x 2 block of outputs (a tile) needs the 4 x 4 input patch under it. Lavin &
+Gray (2016) compute it as Y = A^T [(G g G^T) * (B^T d B)] A: per tile and channel
+pair that is 16 multiplies instead of 2 x 2 x 9 = 36, 2.25x fewer, and the
+elementwise products summed over the input channels become 16 GEMMs,
+M[e] = U[e] (n_c', n_c) @ V[e] (n_c, tiles), one per position e of the 4 x 4 tile:
+- U = G g G^T, the transformed filters (tiny, numpy);
+- V = B^T d B, the transformed input patches (Numba; each thread owns whole (n, c)
+  channel planes of tiles, i.e. V[:, c, tiles of image n]);
+- the 16 GEMMs are split over the threads by position e (each owns M[e]);
+- Y = A^T m A (Numba; each thread owns whole output planes y[n, k]).
+dW runs the same way backwards (``weight_grad_winograd``): dU[e] = (A dy A^T)[e] V[e]^T,
+16 GEMMs over the tiles (each thread owns dU[e]), then dW = G^T dU G; dy's tiles are
+transformed by threads owning whole (n, k) planes. dx is the forward of dy with the
+flipped, transposed filter (see ``cpu_conv``). Padding may differ per side; tiles past
+the output's edge read zeros and their extra outputs are dropped. The batch is
+chunked under the workspace cap.
+"""
+import numpy as np
+from numba import njit, prange
+
+from .cpu_conv_workspace import Workspace, chunk
+from .threads import run_parts
+
+# Below this many channels on either side the transforms cost more than the
+# multiplies they save (e.g. an RGB input layer), so the GEMM paths stay faster.
+MIN_CHANNELS = 16
+
+_G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
+
+
+def winograd_applies(w, stride):
+    c_out, n_ch, f_h, f_w = w.shape
+    return (f_h, f_w) == (3, 3) and tuple(stride) == (1, 1) and min(c_out, n_ch) >= MIN_CHANNELS
+
+
+@njit(parallel=True, cache=True)
+def _input_tiles(x, n0, n_b, v, t_h, t_w, p_t, p_l):
+    n_ch, height, width = x.shape[1], x.shape[2], x.shape[3]
+    tiles = t_h * t_w
+    # Each thread owns the tiles of one (image, channel) plane: v[:, c, n's tiles].
+    for t in prange(n_b * n_ch):
+        n, c = t // n_ch, t % n_ch
+        # The 4 input rows under a row of tiles, zero-padded, so the loops over b
+        # (innermost, contiguous writes) have no branches and vectorise.
+        rows = np.zeros((4, 2 * t_w + 2), x.dtype)
+        s = np.empty((4, 4, t_w), x.dtype)
+        lo = max(0, p_l)
+        hi = min(2 * t_w + 2, width + p_l)
+        for a in range(t_h):
+            for u in range(4):
+                h = 2 * a + u - p_t
+                rows[u, :] = 0
+                if 0 <= h < height:
+                    for q in range(lo, hi):
+                        rows[u, q] = x[n0 + n, c, h, q - p_l]
+            # s = d B (columns), with B^T = [[1,0,-1,0],[0,1,1,0],[0,-1,1,0],[0,1,0,-1]].
+            for u in range(4):
+                for b in range(t_w):
+                    d0, d1 = rows[u, 2 * b], rows[u, 2 * b + 1]
+                    d2, d3 = rows[u, 2 * b + 2], rows[u, 2 * b + 3]
+                    s[u, 0, b] = d0 - d2
+                    s[u, 1, b] = d1 + d2
+                    s[u, 2, b] = d2 - d1
+                    s[u, 3, b] = d1 - d3
+            # B^T s (rows), written as 16 contiguous runs of this tile row.
+            col0 = n * tiles + a * t_w
+            for q in range(4):
+                for b in range(t_w):
+                    v[q, c, col0 + b] = s[0, q, b] - s[2, q, b]
+                    v[4 + q, c, col0 + b] = s[1, q, b] + s[2, q, b]
+                    v[8 + q, c, col0 + b] = s[2, q, b] - s[1, q, b]
+                    v[12 + q, c, col0 + b] = s[1, q, b] - s[3, q, b]
+
+
+@njit(parallel=True, cache=True)
+def _output_tiles(m, n0, n_b, y, t_h, t_w):
+    c_out, h_o, w_o = y.shape[1], y.shape[2], y.shape[3]
+    tiles = t_h * t_w
+    # Each thread owns whole output planes y[n0 + n, k].
+    for t in prange(n_b * c_out):
+        n, k = t // c_out, t % c_out
+        r = np.empty((2, 4, t_w), m.dtype)
+        out = np.empty((2, 2 * t_w), m.dtype)
+        for a in range(t_h):
+            col0 = n * tiles + a * t_w
+            # A^T m A with A^T = [[1,1,1,0],[0,1,-1,-1]]: rows first, then columns.
+            for q in range(4):
+                for b in range(t_w):
+                    m1, m2 = m[4 + q, k, col0 + b], m[8 + q, k, col0 + b]
+                    r[0, q, b] = m[q, k, col0 + b] + m1 + m2
+                    r[1, q, b] = m1 - m2 - m[12 + q, k, col0 + b]
+            for i in range(2):
+                for b in range(t_w):
+                    out[i, 2 * b] = r[i, 0, b] + r[i, 1, b] + r[i, 2, b]
+                    out[i, 2 * b + 1] = r[i, 1, b] - r[i, 2, b] - r[i, 3, b]
+                if 2 * a + i < h_o:
+                    y[n0 + n, k, 2 * a + i, :] = out[i, :w_o]
+
+
+@njit(parallel=True, cache=True)
+def _grad_tiles(gy, n0, n_b, dm, t_h, t_w):
+    c_out, h_o, w_o = gy.shape[1], gy.shape[2], gy.shape[3]
+    tiles = t_h * t_w
+    # Each thread owns the tiles of one (image, output channel) plane: dm[:, k, n's tiles].
+    for t in prange(n_b * c_out):
+        n, k = t // c_out, t % c_out
+        rows = np.zeros((2, 2 * t_w), gy.dtype)
+        r = np.empty((2, 4, t_w), gy.dtype)
+        for a in range(t_h):
+            for i in range(2):
+                rows[i, :] = 0
+                if 2 * a + i < h_o:
+                    rows[i, :w_o] = gy[n0 + n, k, 2 * a + i, :]
+            # dy A^T (columns), then A (rows), with A = [[1,0],[1,1],[1,-1],[0,-1]].
+            for i in range(2):
+                for b in range(t_w):
+                    e0, e1 = rows[i, 2 * b], rows[i, 2 * b + 1]
+                    r[i, 0, b] = e0
+                    r[i, 1, b] = e0 + e1
+                    r[i, 2, b] = e0 - e1
+                    r[i, 3, b] = -e1
+            col0 = n * tiles + a * t_w
+            for q in range(4):
+                for b in range(t_w):
+                    dm[q, k, col0 + b] = r[0, q, b]
+                    dm[4 + q, k, col0 + b] = r[0, q, b] + r[1, q, b]
+                    dm[8 + q, k, col0 + b] = r[0, q, b] - r[1, q, b]
+                    dm[12 + q, k, col0 + b] = -r[1, q, b]
+
+
+def _filter_transform(w):
+    """U (16, n_c', n_c) = G g G^T for every filter g, position e = 4 u + q first."""
+    g = _G.astype(w.dtype)
+    u = np.einsum("ui,kcij,qj->uqkc", g, w, g)
+    return np.ascontiguousarray(u.reshape(16, w.shape[0], w.shape[1]))
+
+
+def forward_winograd(x, w, y, padding):
+    """y = conv2d(x, w), 3 x 3 filter, stride 1, padding (p_t, p_b, p_l, p_r); no bias."""
+    import numba
+
+    n_img, n_ch = x.shape[0], x.shape[1]
+    c_out, h_o, w_o = y.shape[1], y.shape[2], y.shape[3]
+    t_h, t_w = (h_o + 1) // 2, (w_o + 1) // 2
+    tiles = t_h * t_w
+    u = _filter_transform(w)
+    parts = max(1, min(16, numba.get_num_threads()))
+    ws = Workspace(x.dtype)
+    n_b = chunk(16 * (n_ch + c_out) * tiles * x.itemsize, n_img)
+    for n0 in range(0, n_img, n_b):
+        nb = min(n_b, n_img - n0)
+        v = ws.get("v", (16, n_ch, nb * tiles))
+        m = ws.get("m", (16, c_out, nb * tiles))
+        _input_tiles(x, n0, nb, v, t_h, t_w, padding[0], padding[2])
+
+        def gemms(p):
+            # Worker p owns the products M[e] of positions e in its share of the 16.
+            for e in range(16 * p // parts, 16 * (p + 1) // parts):
+                np.matmul(u[e], v[e], out=m[e])
+        run_parts(gemms, parts)
+        _output_tiles(m, n0, nb, y, t_h, t_w)
+
+
+def weight_grad_winograd(gy, x, w_shape, padding):
+    """dW of the Winograd forward: y = A^T (U * V) A with U = G g G^T gives
+    dU[e] = sum over tiles of (A dy A^T)[e] V[e]^T (16 GEMMs, 2.25x fewer multiplies
+    than dy @ cols^T), and dW = G^T dU G."""
+    import numba
+
+    c_out, n_ch = w_shape[0], w_shape[1]
+    n_img, h_o, w_o = gy.shape[0], gy.shape[2], gy.shape[3]
+    t_h, t_w = (h_o + 1) // 2, (w_o + 1) // 2
+    tiles = t_h * t_w
+    parts = max(1, min(16, numba.get_num_threads()))
+    du = np.zeros((16, c_out, n_ch), x.dtype)
+    ws = Workspace(x.dtype)
+    n_b = chunk(16 * (n_ch + c_out) * tiles * x.itemsize, n_img)
+    for n0 in range(0, n_img, n_b):
+        nb = min(n_b, n_img - n0)
+        v = ws.get("v", (16, n_ch, nb * tiles))
+        dm = ws.get("dm", (16, c_out, nb * tiles))
+        _input_tiles(x, n0, nb, v, t_h, t_w, padding[0], padding[2])
+        _grad_tiles(gy, n0, nb, dm, t_h, t_w)
+
+        def gemms(p):
+            # Worker p owns dU[e] of positions e in its share of the 16.
+            tmp = np.empty((c_out, n_ch), x.dtype)
+            for e in range(16 * p // parts, 16 * (p + 1) // parts):
+                np.matmul(dm[e], v[e].T, out=tmp)
+                du[e] += tmp
+        run_parts(gemms, parts)
+    g = _G.astype(x.dtype)
+    return np.ascontiguousarray(np.einsum("ui,uqkc,qj->kcij", g, du.reshape(4, 4, c_out, n_ch), g))
