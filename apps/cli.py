@@ -11,6 +11,7 @@ SUBCOMMANDS = [
     "apps.checklist.cli",
     "apps.digits.cli",
     "apps.bench.cli",
+    "apps.tour.cli",
 ]
 
 
