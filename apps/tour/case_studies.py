@@ -13,8 +13,15 @@ SHIPPED_LENET = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__f
                              "lenet5.npz")
 
 
-def _lenet_model(ctx, log):
-    """(model, how it was obtained): the shipped weights, else (or with --train) a training run within the budget."""
+def lenet_model(ctx):
+    """(model, how it was obtained, the command): made once per tour and shared (the top-patches part reuses it)."""
+    if "lenet" not in ctx.shared:
+        ctx.shared["lenet"] = _lenet_model(ctx)
+    return ctx.shared["lenet"]
+
+
+def _lenet_model(ctx):
+    """The shipped weights, else (or with --train) a training run within the budget."""
     import minigrad as mg
     from apps.digits.train import TrainConfig, make_model, train
 
@@ -40,7 +47,7 @@ def lenet(ctx, log=print):
     """LeNet-5 on the 1,000 held-out digits: accuracy, confusion matrix and a few predictions."""
     from apps.digits.train import confusion_matrix, digit_splits, evaluate, plot_confusion
 
-    model, source, command = _lenet_model(ctx, log)
+    model, source, command = lenet_model(ctx)
     _, _, test = digit_splits()
     _, accuracy, predicted = evaluate(model, test)
     cm = confusion_matrix(test.labels, predicted)

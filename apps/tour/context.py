@@ -18,6 +18,7 @@ class Context:
     seed: int = 0
     debug: bool = False            # print the traceback of a part that failed
     work: str = None               # scratch folder for checkpoints and intermediate files
+    shared: dict = dataclasses.field(default_factory=dict)   # results one part hands to a later one (LeNet-5)
 
     def __post_init__(self):
         if self.work is None:
