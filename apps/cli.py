@@ -11,6 +11,8 @@ SUBCOMMANDS = [
     "apps.checklist.cli",
     "apps.digits.cli",
     "apps.bench.cli",
+    "apps.yolo.cli",
+    "apps.weights",
     "apps.tour.cli",
 ]
 

@@ -1,4 +1,6 @@
-"""VGG-16 in torchvision's layout (configuration "D", no batch norm): 138,357,544 parameters.
+"""VGG-16 and VGG-19 in torchvision's layout (configurations "D" and "E", no batch norm).
+
+VGG-16 has 138,357,544 parameters, VGG-19 143,667,240 (three more 3x3 convs, in stages 3-5).
 
 The course's idea: only 3x3 convolutions with s=1 and same padding (p = (f - 1)/2 = 1),
 which keep n, and 2x2 max pools with s=2, which halve it; the channels double from
@@ -15,16 +17,26 @@ which keep n, and 2x2 max pools with s=2, which halve it; the channels double fr
 ``features`` is one nn.Sequential in which each conv is followed by a ReLU and each
 stage by a max pool, so the conv indices are torchvision's: 0, 2, 5, 7, 10, 12, 14, 17,
 19, 21, 24, 26, 28 (e.g. ``features.28.weight`` (512, 512, 3, 3)); the classifier's
-``classifier.0.weight`` is (4096, 25088).
+``classifier.0.weight`` is (4096, 25088). VGG-19's conv indices are 0, 2, 5, 7, 10, 12, 14,
+16, 19, 21, 23, 25, 28, 30, 32, 34.
+
+``weights="imagenet-features"`` loads pretrained conv weights installed by
+``minigrad weights install vgg16`` or ``minigrad weights import FILE`` (see ``models.weights``):
+only ``features.*``, which is all that style transfer and feature visualisation use. The
+classifier stays randomly initialised, so the logits mean nothing.
 """
 
 from minigrad import nn
 
+from . import weights as pretrained
 from ._checks import check_image
 
 # Output channels of each conv; "M" is a 2x2, stride-2 max pool.
 VGG16_CONFIG = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M",
                 512, 512, 512, "M", 512, 512, 512, "M"]
+VGG19_CONFIG = [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M",
+                512, 512, 512, 512, "M", 512, 512, 512, 512, "M"]
+WEIGHTS = (None, "imagenet-features")
 
 
 class VGG(nn.Module):
@@ -69,6 +81,31 @@ class VGG(nn.Module):
         return self.classifier(self.flatten(self.avgpool(self.features(x))))
 
 
-def vgg16(num_classes=1000):
-    """VGG-16 (see :class:`VGG`): 138,357,544 parameters with 1000 classes."""
-    return VGG(VGG16_CONFIG, num_classes=num_classes, name="vgg16")
+def load_pretrained_features(model, arch, state=None):
+    """Copy the installed ``arch`` conv weights into ``model.features`` (the classifier is untouched)."""
+    state = pretrained.load_features(arch) if state is None else state
+    model.features.load_state_dict({key[len("features."):]: value for key, value in state.items()})
+    return model
+
+
+def _build(config, arch, num_classes, weights):
+    if weights not in WEIGHTS:
+        raise ValueError(f"{arch}: weights must be None or 'imagenet-features', got {weights!r}")
+    state = pretrained.load_features(arch) if weights else None   # not installed: fail before building 138M parameters
+    model = VGG(config, num_classes=num_classes, name=arch)
+    return load_pretrained_features(model, arch, state) if weights else model
+
+
+def vgg16(num_classes=1000, weights=None):
+    """VGG-16 (see :class:`VGG`): 138,357,544 parameters with 1000 classes.
+
+    ``weights="imagenet-features"`` loads the installed pretrained conv weights (raises
+    ``models.weights.WeightsNotInstalled``, whose message gives the install command, if there
+    are none); the classifier stays random.
+    """
+    return _build(VGG16_CONFIG, "vgg16", num_classes, weights)
+
+
+def vgg19(num_classes=1000, weights=None):
+    """VGG-19 (see :class:`VGG`): 143,667,240 parameters with 1000 classes; ``weights`` as for vgg16."""
+    return _build(VGG19_CONFIG, "vgg19", num_classes, weights)

@@ -172,6 +172,35 @@ def _block_step(peer, batch, size):
     return setup
 
 
+def _yolo_detect(batch):
+    """The whole of detection on a batch of 96 x 96 scenes: forward, decode, score filter and per-class NMS.
+
+    Real scenes through the shipped weights, so NMS sees a trained network's boxes;
+    images/s = batch / the time per call. (apps.yolo is imported here, only when this runs.)
+    """
+    def setup():
+        import numpy as np
+
+        from apps.yolo.detect import Detector
+        from apps.yolo.scenes import SceneSet
+
+        detector = Detector.load()
+        scenes = SceneSet("test", batch, seed=0)
+        images = np.stack([scenes.scene(i)[0] for i in range(batch)])[:, None]
+        return lambda: detector.predict_batch(images)
+    return setup
+
+
+def _yolo_flops(batch):
+    """2 * the network's multiplies (``models.summary``) * batch; decoding and NMS are not counted."""
+    def flops():
+        from apps.yolo.detect import Detector
+        from models import summary
+
+        return 2.0 * summary(Detector.load().model, (1, 96, 96)).total_multiplies * batch
+    return flops
+
+
 def _summary_flops(name, input_shape, batch, factor, depth=None):
     """2 * the course's multiplies for one image (``models.summary``) * batch * factor (3 for fwd+bwd)."""
     def flops():
@@ -208,6 +237,10 @@ def model_workloads():
                  min_time=1.0, flops=_summary_flops("vgg16_features", (3, STYLE_SIZE, STYLE_SIZE), 1, 3, STYLE_DEPTH),
                  setups={p: _style_step(p, STYLE_SIZE) for p in both},
                  note="each sample is one second of optimisation: gradient w.r.t. the image, Adam step"),
+        Workload(name="yolo detect", group="model", min_time=0.5, setups={"minigrad": _yolo_detect(32)},
+                 flops=_yolo_flops(32),
+                 note="batch of 32 digit scenes 1x96x96: forward, decode, score filter, per-class NMS; "
+                      "images/s = 32 / time"),
     ]
 
 

@@ -30,6 +30,7 @@ __all__ = [
     "box_scores",
     "yolo_filter_boxes",
     "grid_cell",
+    "shape_iou",
     "best_anchor",
     "encode_targets",
     "decode_predictions",
@@ -225,19 +226,22 @@ def grid_cell(bx, by, S, image_width=1.0, image_height=1.0):
     return row, col
 
 
-def best_anchor(box_hw, anchors_hw):
-    """Index of the anchor box whose shape has the highest IoU with the object's box shape.
+def shape_iou(boxes_hw, anchors_hw):
+    """The ``(N, K)`` IoUs of box shapes ``(h, w)`` against anchor shapes, all centred on the same point.
 
-    Shapes only: the box and every anchor ``(h, w)`` are centred on the same point, so
-    ``IoU = min(h, h_a) * min(w, w_a) / (h * w + h_a * w_a - min(h, h_a) * min(w, w_a))``.
+    ``IoU = min(h, h_a) * min(w, w_a) / (h * w + h_a * w_a - min(h, h_a) * min(w, w_a))``:
+    the box and the anchor are compared by shape only (YOLOv2's k-means distance is ``1 - IoU``).
     """
-    h, w = _np(box_hw).reshape(2)
+    hw = _np(boxes_hw).reshape(-1, 2)
     anchors = _np(anchors_hw).reshape(-1, 2)
-    shape_box = np.array([-w / 2, -h / 2, w / 2, h / 2])
-    shape_anchors = np.stack(
-        [-anchors[:, 1] / 2, -anchors[:, 0] / 2, anchors[:, 1] / 2, anchors[:, 0] / 2], axis=-1
-    )
-    return int(np.argmax(iou(shape_box, shape_anchors)))
+    shapes = np.stack([-hw[:, 1] / 2, -hw[:, 0] / 2, hw[:, 1] / 2, hw[:, 0] / 2], axis=-1)
+    shape_anchors = np.stack([-anchors[:, 1] / 2, -anchors[:, 0] / 2, anchors[:, 1] / 2, anchors[:, 0] / 2], axis=-1)
+    return iou(shapes[:, None, :], shape_anchors[None, :, :])
+
+
+def best_anchor(box_hw, anchors_hw):
+    """Index of the anchor box whose shape has the highest IoU with the object's box shape (``shape_iou``)."""
+    return int(np.argmax(shape_iou(_np(box_hw).reshape(1, 2), anchors_hw)[0]))
 
 
 def encode_targets(boxes, classes, S, anchors_hw, n_classes):
@@ -268,10 +272,13 @@ def decode_predictions(y):
 
     Returns ``(box_confidence (S, S, A, 1), boxes (S, S, A, 4) in corners form,
     box_class_probs (S, S, A, C))``, ready for ``yolo_filter_boxes``. The inverse of
-    ``encode_targets`` for the cells that hold an object.
+    ``encode_targets`` for the cells that hold an object. Leading batch dimensions
+    ``(..., S, S, A, 5 + C)`` are kept: a batch decodes in one call.
     """
     y = _np(y)
-    S = y.shape[0]
+    if y.ndim < 4:
+        raise ValueError(f"y must be (..., S, S, A, 5 + C), got shape {y.shape}")
+    S = y.shape[-4]
     rows, cols = np.meshgrid(np.arange(S), np.arange(S), indexing="ij")
     bx = (y[..., 1] + cols[..., None]) / S
     by = (y[..., 2] + rows[..., None]) / S
