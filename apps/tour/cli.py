@@ -1,6 +1,6 @@
 """`minigrad tour`: run the whole course on the engine and write minigrad-tour/index.html, one page with pictures."""
 
-from apps.cli_args import CLIError, output_dir
+from apps.cli_args import CLIError, output_dir, output_file
 
 
 def register(subparsers):
@@ -22,12 +22,15 @@ def register(subparsers):
                         f"({', '.join(ITEM_KEYS)}); default: all")
     parser.add_argument("--random-features", action="store_true",
                         help="style transfer on a randomly initialised VGG-16 when no trained VGG weights are installed")
+    parser.add_argument("--screenshot", metavar="PNG", type=output_file, default=None,
+                        help="also save a screenshot of the page (needs chromium), as the README's docs/tour.png")
     parser.add_argument("--seed", type=int, default=0, help="seed of every training run and sample (default: %(default)s)")
     parser.set_defaults(func=run)
 
 
 def run(args):
     import shutil
+    import subprocess
 
     from apps.tour.context import Context
     from apps.tour.runner import parse_only, run_tour
@@ -42,7 +45,14 @@ def run(args):
         print("minigrad tour --train: retraining every model from scratch; this takes much longer than the "
               "shipped weights (tens of minutes on 2 cores)", flush=True)
     try:
-        _, items = run_tour(ctx, chosen)
+        page, items = run_tour(ctx, chosen)
     finally:
         shutil.rmtree(ctx.work, ignore_errors=True)
+    if args.screenshot:
+        from apps.tour.browser import screenshot
+
+        try:
+            print(f"screenshot -> {screenshot(page, args.screenshot)}")
+        except (FileNotFoundError, RuntimeError, subprocess.SubprocessError) as error:
+            raise CLIError(f"--screenshot: {error}") from None
     return 1 if any(item.status == "failed" for item in items) else 0

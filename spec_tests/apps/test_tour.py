@@ -5,8 +5,6 @@ seconds, no training. The full tour's time is measured by hand (see the README).
 """
 
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -14,10 +12,10 @@ import pytest
 
 from apps.cli import main
 from apps.tour import detection, runner
+from apps.tour.browser import find_chromium, probe, screenshot
 from apps.tour.context import Unavailable
 
 CHEAP = "edges,output-size,model-zoo"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 def _images(page):
@@ -44,7 +42,7 @@ def test_quick_tour_writes_the_page_and_its_pictures(tour, capsys):
     for name in names:
         data = (out / name).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n", name
-    assert "minigrad tour --only edges" in text or "detect_edges" in text   # the command that reproduces it
+    assert "minigrad tour --only edges" in text                               # the command that reproduces it
     assert "floor((7 + 0 - 3) / 2) + 1 = 3" in text                         # the worked example, computed
     assert "<script" not in text and "http" not in text                     # no network, nothing to run
 
@@ -87,39 +85,21 @@ def test_unknown_section_is_one_line_and_exit_2(tmp_path, capsys):
     assert len(err) == 1 and err[0].startswith("minigrad tour: error: --only: unknown section 'nope'")
 
 
-def _chromium(tmp_path, *args):
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={tmp_path / 'profile'}"]
-    return subprocess.run([CHROMIUM, *flags, *args], capture_output=True, text=True, timeout=120)
-
-
-@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
+@pytest.mark.skipif(find_chromium() is None, reason="chromium is not installed (apt-get install chromium)")
 def test_page_renders_in_headless_chromium_with_every_image_loaded(tour, tmp_path):
     out, _ = tour
     page = out / "index.html"
-    # A copy of the page with a probe that, after load, writes each image's decoded size into the DOM;
-    # the page itself has no script.
-    probe = ("<script>window.addEventListener('load', () => { const p = document.createElement('pre');"
-             " p.id = 'probe'; p.textContent = [...document.images].map(i => i.complete + ':' + i.naturalWidth"
-             " + 'x' + i.naturalHeight).join(' '); document.body.appendChild(p); });</script>")
-    probed = out / "probe.html"
-    probed.write_text(page.read_text(encoding="utf-8").replace("</body>", probe + "</body>"), encoding="utf-8")
-    dom = _chromium(tmp_path, "--virtual-time-budget=10000", "--dump-dom", probed.as_uri()).stdout
-    found = re.search(r'<pre id="probe">([^<]*)</pre>', dom)
-    assert found, "the probe did not run: " + dom[-500:]
-    states = found.group(1).split()
+    height, states = probe(page)
     assert len(states) == len(_images(page)) == 3
-    for state in states:
-        complete, size = state.split(":")
-        width, height = map(int, size.split("x"))
-        assert complete == "true" and width > 50 and height > 50, states
+    for complete, width, h in states:
+        assert complete and width > 50 and h > 50, states
+    assert height > 1000
 
     shot = tmp_path / "shot.png"
-    _chromium(tmp_path, f"--screenshot={shot}", "--window-size=1200,2400", page.as_uri())
+    screenshot(page, shot, width=600)
     from PIL import Image
 
     pixels = np.asarray(Image.open(shot).convert("L"), dtype=np.float64)
-    assert pixels.shape == (2400, 1200)
+    assert pixels.shape[1] == 600 and pixels.shape[0] > 500
     # The edge images are mostly black: a screenshot that shows them has many dark pixels, a text-only page few.
     assert (pixels < 40).mean() > 0.03
