@@ -7,12 +7,50 @@ from apps.tour.page import Item
 from apps.tour.pictures import image_grid
 
 
-def transfer(ctx):
+CONTENT, STYLE = "astronaut", "gravel"     # pictures that ship with scikit-image (apps.style.pictures.example)
+
+
+def _features(ctx):
+    """(the network whose activations define content and style, a note for the page, the extra command flag)."""
+    from models.weights import WeightsNotInstalled
+
+    from apps.style.features import random_features, vgg16_features
+
+    if ctx.random_features:
+        return random_features(ctx.seed), "a randomly initialised multi-scale network (--random-features)", \
+            " --random-features"
     try:
-        from apps.style import transfer as _  # noqa: F401
+        return vgg16_features(), "VGG-16's pretrained convolutional layers", ""
+    except WeightsNotInstalled as error:
+        raise Unavailable(f"{error}; or run the tour with --random-features "
+                          "(style from a network of random filters)") from None
+
+
+def transfer(ctx):
+    """Paint a photo in the style of a texture at 128 px (Gatys et al.'s costs, L-BFGS on the pixels)."""
+    try:
+        from apps.style import pictures
+        from apps.style.transfer import Settings, transfer as paint
     except ImportError:
         raise Unavailable("neural style transfer (apps.style.transfer) is not in this installation yet") from None
-    raise Unavailable("the style section is not written yet")
+    features, network, flag = _features(ctx)
+    size, steps = ctx.pick((64, 10), (128, 40))
+    content = pictures.fit_to(pictures.example(CONTENT), size=size)
+    style = pictures.fit_to(pictures.example(STYLE), shape=content.shape[:2])
+    settings = Settings(steps=steps, seed=ctx.seed)
+    result, history = paint(content, style, features, settings)
+    pictures.save_side_by_side([content, style, result], ctx.path("style.png"))
+    return Item(
+        "Neural style transfer",
+        "Nothing is trained: the network's weights stay fixed and the pixels of G are the parameters. "
+        "J_content = 1/2 ||a(C) - a(G)||^2 at one deep layer keeps what is where; J_style compares Gram matrices "
+        "G_kk' = sum_ij a_ijk a_ijk' (which channels fire together) at five layers, so it keeps textures and "
+        f"colours but not their places. G starts from the content photo and L-BFGS takes {steps} steps on "
+        f"J = alpha J_content + beta J_style, at {content.shape[1]} x {content.shape[0]} px, with {network}.",
+        images=[("style.png", f"content ({CONTENT}), style ({STYLE}) and the result")],
+        facts=[f"J went from {history['J'][0]:.4g} to {history['J'][-1]:.4g} in {len(history['J'])} evaluations"],
+        command=f"minigrad style --example {CONTENT} {STYLE} --size {size} --steps {steps}{flag}",
+    )
 
 
 UNITS = 4   # units shown per layer
