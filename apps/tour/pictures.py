@@ -21,7 +21,7 @@ def save_figure(fig, path, dpi=100):
     fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
     pyplot().close(fig)
     os.replace(tmp, path)
-    return path
+    return factor
 
 
 def image_grid(images, titles, path, columns=None, cmap="gray", size=1.6, title_colors=None, suptitle=None):
@@ -50,3 +50,18 @@ def to_unit(image):
     a = np.asarray(image, dtype=np.float64)
     low, high = a.min(), a.max()
     return np.zeros_like(a) if high <= low else (a - low) / (high - low)
+
+
+def enlarge(path, min_width=600):
+    """Scale a small PNG up by a whole factor (nearest neighbour: every pixel stays visible) until it is min_width wide; returns the factor."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        factor = -(-min_width // image.width)
+        if factor <= 1:
+            return 1
+        big = image.resize((image.width * factor, image.height * factor), Image.NEAREST)
+    tmp = f"{path}.{os.getpid()}.tmp.png"
+    big.save(tmp)
+    os.replace(tmp, path)
+    return factor

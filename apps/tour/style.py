@@ -4,7 +4,7 @@ import numpy as np
 
 from apps.tour.context import Unavailable
 from apps.tour.page import Item
-from apps.tour.pictures import image_grid
+from apps.tour.pictures import enlarge, image_grid
 
 
 CONTENT, STYLE = "astronaut", "gravel"     # pictures that ship with scikit-image (apps.style.pictures.example)
@@ -40,6 +40,7 @@ def transfer(ctx):
     settings = Settings(steps=steps, seed=ctx.seed)
     result, history = paint(content, style, features, settings)
     pictures.save_side_by_side([content, style, result], ctx.path("style.png"))
+    factor = enlarge(ctx.path("style.png"))
     return Item(
         "Neural style transfer",
         "Nothing is trained: the network's weights stay fixed and the pixels of G are the parameters. "
@@ -47,7 +48,8 @@ def transfer(ctx):
         "G_kk' = sum_ij a_ijk a_ijk' (which channels fire together) at five layers, so it keeps textures and "
         f"colours but not their places. G starts from the content photo and L-BFGS takes {steps} steps on "
         f"J = alpha J_content + beta J_style, at {content.shape[1]} x {content.shape[0]} px, with {network}.",
-        images=[("style.png", f"content ({CONTENT}), style ({STYLE}) and the result")],
+        images=[("style.png", f"content ({CONTENT}), style ({STYLE}) and the result"
+                                + (f", drawn {factor}x larger" if factor > 1 else ""))],
         facts=[f"J went from {history['J'][0]:.4g} to {history['J'][-1]:.4g} in {len(history['J'])} evaluations"],
         command=f"minigrad style --example {CONTENT} {STYLE} --size {size} --steps {steps}{flag}",
     )
