@@ -12,6 +12,7 @@ SUBCOMMANDS = [
     "apps.digits.cli",
     "apps.bench.cli",
     "apps.yolo.cli",
+    "apps.faces.cli",
     "apps.weights",
     "apps.tour.cli",
 ]

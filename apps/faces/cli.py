@@ -1,0 +1,160 @@
+"""`minigrad faces`: train, compare, eval, enroll, verify, identify."""
+
+import json
+import os
+import tempfile
+
+from apps.cli_args import CLIError, existing_dir, existing_file, output_dir, output_file, positive_float, positive_int
+
+
+def register(subparsers):
+    faces = subparsers.add_parser("faces", help="face recognition: a Siamese encoder trained with triplet loss",
+                                  description="Face verification and recognition with a Siamese network (course module 4).")
+    commands = faces.add_subparsers(dest="faces_command", metavar="ACTION")
+    faces.set_defaults(func=lambda args: faces.print_help())
+
+    train = commands.add_parser("train", help="train the encoder on LFW faces 0-49 (a few minutes on 2 cores)")
+    _training_options(train)
+    train.add_argument("--loss", choices=("triplet", "binary"), default="triplet",
+                       help="triplet loss with semi-hard mining, or the binary verification head (default triplet)")
+    train.add_argument("--weights", type=output_file, default=None,
+                       help="where the trained encoder goes (default: the package's apps/faces/weights/faces.npz)")
+    train.add_argument("--resume", action="store_true", help="continue from the last whole epoch of --out")
+    train.set_defaults(func=_train)
+
+    compare = commands.add_parser("compare", help="train triplet and binary on the same budget; both ROC curves in one PNG")
+    _training_options(compare)
+    compare.add_argument("--png", type=output_file, default="runs/faces/compare_roc.png", help="the ROC plot")
+    compare.set_defaults(func=_compare)
+
+    evaluate = commands.add_parser("eval", help="ROC, AUC, TAR at FAR 1e-2 and 1e-3, rank-1 and tau on the 50 unseen faces")
+    evaluate.add_argument("--weights", type=existing_file, default=None, help="an encoder (default: the shipped one)")
+    evaluate.add_argument("--png", type=output_file, default="runs/faces/roc.png", help="the ROC plot")
+    evaluate.add_argument("--json", type=output_file, default=None, help="also write the numbers as JSON")
+    evaluate.set_defaults(func=_eval)
+
+    enroll = commands.add_parser("enroll", help="add people/<name>/*.jpg to a face database")
+    enroll.add_argument("people", type=existing_dir, help="a folder with one folder of photos per person")
+    _db_options(enroll, must_exist=False)
+    enroll.set_defaults(func=_enroll)
+
+    verify = commands.add_parser("verify", help="is this photo the enrolled person NAME? (same, distance, tau)")
+    verify.add_argument("image", type=existing_file)
+    verify.add_argument("--as", dest="name", required=True, help="the enrolled name to check against")
+    _db_options(verify, must_exist=True)
+    verify.add_argument("--threshold", type=positive_float, default=None, help="tau (default: the encoder's)")
+    verify.set_defaults(func=_verify)
+
+    identify = commands.add_parser("identify", help="who among the enrolled people is this? (or unknown beyond tau)")
+    identify.add_argument("image", type=existing_file)
+    _db_options(identify, must_exist=True)
+    identify.add_argument("--top", type=positive_int, default=3, help="how many nearest people to list (default 3)")
+    identify.add_argument("--threshold", type=positive_float, default=None, help="tau (default: the encoder's)")
+    identify.add_argument("--json", type=output_file, default=None, help="write the matches as JSON")
+    identify.set_defaults(func=_identify)
+
+
+def _training_options(parser):
+    from apps.faces.train import TrainConfig
+
+    d = TrainConfig()
+    parser.add_argument("--epochs", type=positive_int, default=d.epochs, help=f"default {d.epochs}")
+    parser.add_argument("--steps", type=positive_int, default=d.steps, help=f"steps per epoch (default {d.steps})")
+    parser.add_argument("--identities", type=positive_int, default=d.identities,
+                        help=f"P: identities per batch (default {d.identities})")
+    parser.add_argument("--views", type=int_at_least_2, default=d.views, help=f"K: views per identity (default {d.views})")
+    parser.add_argument("--lr", type=positive_float, default=d.lr, help=f"peak learning rate (default {d.lr})")
+    parser.add_argument("--margin", type=positive_float, default=d.margin, help=f"alpha (default {d.margin})")
+    parser.add_argument("--seed", type=int, default=d.seed)
+    parser.add_argument("--out", type=output_dir, default=d.out, help=f"checkpoints (default {d.out})")
+
+
+def int_at_least_2(text):
+    from apps.cli_args import int_at_least
+
+    return int_at_least(2)(text)
+
+
+def _db_options(parser, must_exist):
+    parser.add_argument("--db", type=existing_file if must_exist else output_file, required=True,
+                        help="the face database (.npz)")
+    parser.add_argument("--weights", type=existing_file, default=None, help="an encoder (default: the shipped one)")
+
+
+def _config(args, loss):
+    from apps.faces.train import TrainConfig
+
+    return TrainConfig(loss=loss, epochs=args.epochs, steps=args.steps, identities=args.identities, views=args.views,
+                       lr=args.lr, margin=args.margin, seed=args.seed, out=args.out)
+
+
+def _summary(metrics):
+    return (f"rank-1 {metrics['rank1']:.1%} | AUC {metrics['auc']:.4f} | TAR@FAR=1e-2 {metrics['tar_far_1e-2']:.1%}"
+            f" | TAR@FAR=1e-3 {metrics['tar_far_1e-3']:.1%} | tau {metrics['tau']:.4f}"
+            f" ({metrics['genuine_pairs']} genuine, {metrics['impostor_pairs']} impostor pairs)")
+
+
+def _train(args):
+    from apps.faces.train import train
+
+    config = _config(args, args.loss)
+    config.resume = args.resume
+    if args.weights:
+        config.weights = args.weights
+    encoder, metrics, result = train(config)
+    print(f"trained in {result.seconds:.0f} s; on the 50 unseen identities: {_summary(metrics)}")
+    print(f"wrote {config.weights}")
+
+
+def _compare(args):
+    from apps.faces.eval import plot_roc
+    from apps.faces.train import train
+
+    curves = {}
+    for loss in ("triplet", "binary"):
+        config = _config(args, loss)
+        _, metrics, result = train(config, write=False)
+        print(f"{loss}: {result.seconds:.0f} s, {_summary(metrics)}")
+        curves[f"{loss} (AUC {metrics['auc']:.3f}, rank-1 {metrics['rank1']:.0%})"] = metrics["roc"]
+    print(f"wrote {plot_roc(curves, args.png, 'Triplet loss vs binary head, same budget')}")
+
+
+def _eval(args):
+    from apps.faces.encoder import FaceEncoder
+    from apps.faces.eval import evaluate, plot_roc
+
+    encoder = FaceEncoder.load(args.weights)
+    metrics = evaluate(encoder.encode_batch)
+    print(_summary(metrics))
+    print(f"wrote {plot_roc({'triplet encoder, squared distance': metrics['roc']}, args.png)}")
+    if args.json:
+        numbers = {k: v for k, v in metrics.items() if k != "roc"}
+        write_json(numbers, args.json)
+
+
+def write_json(obj, path):
+    """Write JSON atomically: a temp file beside ``path``, then os.replace."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=directory)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(obj, f, indent=2)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def _enroll(args):
+    raise CLIError("not yet")
+
+
+def _verify(args):
+    raise CLIError("not yet")
+
+
+def _identify(args):
+    raise CLIError("not yet")
