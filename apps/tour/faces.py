@@ -1,7 +1,7 @@
 """Faces (course module 4): a verification grid of pairs and rank-1 identification on unseen identities (apps.faces).
 
-The identities are LFW's faces that the encoder never trained on (apps.faces.data.UNSEEN_IDS);
-each photo is one identity and its views are seeded augmentations of it.
+The numbers are apps.faces.eval's protocol (the 50 LFW identities the encoder never trained
+on, each enrolled with one view and queried with five); the grid shows a few of its pairs.
 """
 
 import numpy as np
@@ -14,74 +14,57 @@ PAIRS = 4   # same-person pairs and different-person pairs shown
 
 
 def _encoder(ctx):
+    """The shipped FaceEncoder, or (with --train) one trained from scratch by apps.faces' own training."""
     try:
-        from apps.faces import FaceEncoder, identify, verify  # noqa: F401
+        from apps.faces.encoder import FaceEncoder
+        from apps.faces.eval import evaluate  # noqa: F401
     except ImportError:
-        raise Unavailable("the face recognition application (apps.faces.FaceEncoder) is not in this installation "
-                          "yet") from None
+        raise Unavailable("the face recognition application (apps.faces) is not in this installation yet") from None
     from apps.cli_args import CLIError
 
     if ctx.train:
-        raise Unavailable("--train does not retrain the face encoder from the tour yet: run `minigrad faces train "
-                          "--seed 0`, then the tour without --train")
+        raise Unavailable("--train does not retrain the face encoder from the tour: run `minigrad faces train "
+                          "--seed 0` (a few minutes), then the tour")
     try:
-        return FaceEncoder.load()
+        return FaceEncoder.load(), "the shipped encoder"
     except (CLIError, FileNotFoundError) as error:
-        raise Unavailable(f"{error}. The shipped weights are missing: `minigrad faces train --seed 0`") from None
+        raise Unavailable(f"{error} (the shipped weights are missing)") from None
 
 
 def faces(ctx):
-    encoder = _encoder(ctx)
-    from apps.faces import identify, verify
-    from apps.faces.data import UNSEEN_IDS, load_lfw_faces, views_of
+    encoder, source = _encoder(ctx)
+    from apps.faces import verify
+    from apps.faces.eval import evaluate, plot_roc, protocol_views
 
-    per_face = ctx.pick(3, 6)
-    people = load_lfw_faces()[UNSEEN_IDS]
-    views = views_of(people, per_face, seed=ctx.seed + 1)                 # (people, per_face, 1, S, S)
-    codes = encoder.encode_batch(views.reshape(-1, *views.shape[2:])).reshape(len(people), per_face, -1)
+    result = evaluate(encoder.encode_batch)
     tau = encoder.tau
+    plot_roc({"triplet-loss encoder": result["roc"]}, ctx.path("faces_roc.png"))
 
-    # Verification (1:1): pairs of views of one person, and of two people; d = ||f(a) - f(b)||^2 against tau.
-    rng = np.random.default_rng(ctx.seed)
+    # The grid: enrolled face k against a query of person k (same) and of person k+1 (different).
+    enrolled, queries, labels = protocol_views()
     shown, titles, colors = [], [], []
-    same_right = diff_right = 0
-    for i in range(len(people)):
-        j = (i + 1 + int(rng.integers(len(people) - 1))) % len(people)
-        for other, same in ((i, True), (j, False)):
-            b = 1 if same else 0
-            accepted, d = verify(codes[i, 0], codes[other, b], threshold=tau)
-            right = accepted == same
-            same_right += right and same
-            diff_right += right and not same
-            if i < PAIRS:
-                shown += [views[i, 0, 0], views[other, b, 0]]
-                verdict = "same" if accepted else "different"
-                titles += [f"{'same' if same else 'diff.'} person", f"d={d:.2f}: {verdict}"]
-                colors += ["black", "green" if right else "red"]
-    order = [k for pair in range(2 * PAIRS) for k in (2 * pair, 2 * pair + 1)]
-    image_grid([shown[k] for k in order], [titles[k] for k in order], ctx.path("faces_verify.png"), columns=8,
-               size=1.25, title_colors=[colors[k] for k in order])
-
-    # Recognition (1:K): the first view of every unseen person is the database; every other view asks who it is.
-    database = {f"person {n}": codes[n, 0] for n in range(len(people))}
-    hits = total = 0
-    for n in range(len(people)):
-        for v in range(1, per_face):
-            name, _ = identify(codes[n, v], database, threshold=np.inf)
-            hits += name == f"person {n}"
-            total += 1
-    n = len(people)
+    for k in range(PAIRS):
+        for other, same in ((k, True), ((k + 1) % len(enrolled), False)):
+            query = queries[np.flatnonzero(labels == other)[0]]
+            codes = encoder.encode_batch(np.stack([enrolled[k], query]))
+            accepted, d = verify(codes[0], codes[1], threshold=tau)
+            shown += [enrolled[k, 0], query[0]]
+            titles += ["same person" if same else "different", f"d={d:.2f}: {'same' if accepted else 'not same'}"]
+            colors += ["black", "green" if accepted == same else "red"]
+    image_grid(shown, titles, ctx.path("faces_verify.png"), columns=8, size=1.25, title_colors=colors)
+    people = len(enrolled)
     return Item(
         "Face verification and recognition",
         "One-shot learning: the encoder f maps a 25 x 25 face to 128 numbers of norm 1, trained with the triplet "
         "loss max(||f(A) - f(P)||^2 - ||f(A) - f(N)||^2 + alpha, 0) so that views of one person land close and "
-        f"different people far apart. Verification says 'same person' when d = ||f(x1) - f(x2)||^2 <= tau = "
-        f"{tau:.2f}; recognition finds the nearest of the K people in the database. The {n} people here were "
-        "never seen in training (LFW photos from scikit-image; a person's views are augmentations of one photo).",
-        images=[("faces_verify.png", f"verification of {PAIRS} same and {PAIRS} different pairs, tau = {tau:.2f} "
-                                     "(green: right, red: wrong)")],
-        facts=[f"rank-1 identification: {100 * hits / total:.1f}% of {total} views of {n} unseen people",
-               f"verification at tau = {tau:.2f}: {100 * same_right / n:.0f}% of same pairs accepted, "
-               f"{100 * diff_right / n:.0f}% of different pairs rejected"],
+        "different people far apart. Verification says 'same person' when d = ||f(x1) - f(x2)||^2 <= tau "
+        f"(here {tau:.2f}); recognition finds the nearest of the K enrolled people. The {people} people here were "
+        "never seen in training (LFW photos from scikit-image; a person's views are augmentations of one photo). "
+        f"The encoder is {source}.",
+        images=[("faces_verify.png", f"{PAIRS} same and {PAIRS} different pairs at tau = {tau:.2f} (green: right, "
+                                     "red: wrong)"),
+                ("faces_roc.png", "verification: true accepts against false accepts as tau moves")],
+        facts=[f"rank-1 identification: {100 * result['rank1']:.1f}% of {len(queries)} queries of {people} unseen "
+               f"people", f"verification AUC {result['auc']:.3f}; at FAR 1e-2, TAR {result['tar_far_1e-2']:.3f}"],
         command="minigrad faces eval",
     )

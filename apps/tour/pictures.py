@@ -21,7 +21,7 @@ def save_figure(fig, path, dpi=100):
     fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
     pyplot().close(fig)
     os.replace(tmp, path)
-    return factor
+    return path
 
 
 def image_grid(images, titles, path, columns=None, cmap="gray", size=1.6, title_colors=None, suptitle=None):
