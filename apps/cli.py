@@ -13,6 +13,7 @@ SUBCOMMANDS = [
     "apps.bench.cli",
     "apps.yolo.cli",
     "apps.faces.cli",
+    "apps.style.cli",
     "apps.weights",
     "apps.tour.cli",
 ]

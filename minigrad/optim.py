@@ -118,12 +118,17 @@ class LBFGS(Optimizer):
 
     ``step(closure)`` re-evaluates the loss through ``closure`` (which must zero the
     gradients, compute the loss, call backward and return it) up to ``max_iter``
-    times, as PyTorch's LBFGS without a line search.
+    times, as PyTorch's LBFGS without a line search. ``line_search_fn="backtracking"``
+    halves a step until its loss falls by at least 1e-4 * t * g.d (Armijo's rule), so one
+    bad curvature estimate cannot throw the parameters far away.
     """
 
     def __init__(self, params, lr=1.0, max_iter=20, max_eval=None, tolerance_grad=1e-7,
-                 tolerance_change=1e-9, history_size=100):
+                 tolerance_change=1e-9, history_size=100, line_search_fn=None):
         super().__init__(params, dict(lr=lr, max_iter=max_iter))
+        if line_search_fn not in (None, "backtracking"):
+            raise ValueError(f"LBFGS: line_search_fn must be None or 'backtracking', got {line_search_fn!r}")
+        self.line_search_fn = line_search_fn
         self.lr, self.max_iter = lr, max_iter
         self.max_eval = max_eval if max_eval is not None else max_iter * 5 // 4
         self.tolerance_grad, self.tolerance_change, self.history_size = tolerance_grad, tolerance_change, history_size
@@ -195,10 +200,17 @@ class LBFGS(Optimizer):
                 if gtd > -self.tolerance_change:
                     break
                 self._add_to_params(t, d)
-                s["d"], s["t"] = d, t
                 with enable_grad():
                     loss = float(closure().item())
                 evals += 1
+                while (self.line_search_fn and not loss <= prev_loss + 1e-4 * t * gtd
+                       and evals < self.max_eval):
+                    self._add_to_params(-0.5 * t, d)     # back to half the step
+                    t *= 0.5
+                    with enable_grad():
+                        loss = float(closure().item())
+                    evals += 1
+                s["d"], s["t"] = d, t
                 flat_grad = self._flat_grad()
                 if evals >= self.max_eval:
                     break
