@@ -23,8 +23,14 @@ def _encoder(ctx):
     from apps.cli_args import CLIError
 
     if ctx.train:
-        raise Unavailable("--train does not retrain the face encoder from the tour: run `minigrad faces train "
-                          "--seed 0` (a few minutes), then the tour")
+        import os
+
+        from apps.faces.train import TrainConfig, train
+
+        out = ctx.scratch("faces")
+        config = TrainConfig(seed=ctx.seed, out=out, weights=os.path.join(out, "faces.npz"), progress=False)
+        encoder, _, _ = train(config, log=lambda line: None)
+        return encoder, "trained from scratch (--train)"
     try:
         return FaceEncoder.load(), "the shipped encoder"
     except (CLIError, FileNotFoundError) as error:
