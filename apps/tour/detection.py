@@ -24,8 +24,7 @@ def _detector(ctx):
     try:
         return Detector.load(), "the shipped weights", "minigrad yolo eval"
     except FileNotFoundError as error:
-        raise Unavailable(f"{error}. Train them with `minigrad yolo train --seed 0`, or run the tour with --train") \
-            from None
+        raise Unavailable(f"{error}; or run the tour with --train") from None
 
 
 def detection(ctx):
