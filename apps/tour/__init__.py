@@ -10,5 +10,6 @@
     style.py         neural style transfer and the top-9 patches of hidden units (apps.style, apps.visualize)
     speed.py         a short benchmark table (apps.bench)
     runner.py        the sections in course order, each guarded, with a progress line and the total time
+    browser.py       headless Chromium: does every image load, and the page's screenshot (--screenshot)
     cli.py           `minigrad tour`
 """

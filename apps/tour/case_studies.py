@@ -43,7 +43,7 @@ def _lenet_model(ctx):
     return model, f"a {epochs}-epoch training run on {images} ({result['seconds']:.0f} s)", command
 
 
-def lenet(ctx, log=print):
+def lenet(ctx):
     """LeNet-5 on the 1,000 held-out digits: accuracy, confusion matrix and a few predictions."""
     from apps.digits.train import confusion_matrix, digit_splits, evaluate, plot_confusion
 
@@ -81,7 +81,7 @@ ZOO = [  # (name, constructor, input shape); the quick tour tabulates the small 
 ]
 
 
-def model_zoo(ctx, log=print):
+def model_zoo(ctx):
     """models.summary: LeNet-5's table layer by layer, and the totals of the classic networks."""
     import models
 
@@ -130,7 +130,7 @@ def _zoo_chart(totals, path):
     save_figure(fig, path)
 
 
-def depth(ctx, log=print):
+def depth(ctx):
     """The depth experiment (M2.06): training error against depth, plain versus residual, on a small budget."""
     from apps.digits.depth import DepthConfig, run_depth
 

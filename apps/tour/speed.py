@@ -10,7 +10,7 @@ QUICK = r"conv2d fwd\+bwd 64x1x32x32|lenet5 train step"
 FULL = QUICK + r"|matmul"
 
 
-def speed(ctx, log=print):
+def speed(ctx):
     from apps.bench import report as bench_report
     from apps.bench.suite import run_suite
 
