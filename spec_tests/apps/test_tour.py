@@ -5,7 +5,6 @@ seconds, no training. The full tour's time is measured by hand (see the README).
 """
 
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
