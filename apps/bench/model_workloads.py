@@ -218,6 +218,38 @@ def _summary_flops(name, input_shape, batch, factor, depth=None):
     return flops
 
 
+FACES_BATCH = 256
+
+
+def _faces_encode(batch):
+    """The face encoder of `minigrad faces` on a batch of 25 x 25 faces, as verify/identify/eval run it.
+
+    minigrad only: the encoder is an application's network. Imported here, lazily, because the
+    workload times exactly that code path (standardise, forward, L2 normalise); faces/s = batch / time.
+    """
+    def setup():
+        import numpy as np
+
+        from apps.faces.encoder import FaceEncoder, FaceNet
+
+        encoder = FaceEncoder(FaceNet())
+        x = np.random.default_rng(0).random((batch, 1, 25, 25), dtype=np.float32)
+
+        def forward():
+            encoder.encode_batch(x, batch_size=batch)
+        return forward
+    return setup
+
+
+def _faces_flops(batch):
+    def flops():
+        from apps.faces.encoder import FaceNet
+        from models import summary
+
+        return 2.0 * summary(FaceNet(), (1, 25, 25)).total_multiplies * batch
+    return flops
+
+
 def model_workloads():
     both = ("minigrad", "torch")
     return [
@@ -241,6 +273,10 @@ def model_workloads():
                  flops=_yolo_flops(32),
                  note="batch of 32 digit scenes 1x96x96: forward, decode, score filter, per-class NMS; "
                       "images/s = 32 / time"),
+        Workload(name=f"faces encode b{FACES_BATCH} 1x25x25", group="model", quick=True, min_time=0.2,
+                 flops=_faces_flops(FACES_BATCH), setups={"minigrad": _faces_encode(FACES_BATCH)},
+                 note=f"the face encoder of `minigrad faces`, {FACES_BATCH} faces a call: faces/s = {FACES_BATCH} / time",
+                 meta={"items_per_call": FACES_BATCH}),
     ]
 
 

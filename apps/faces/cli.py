@@ -4,7 +4,7 @@ import json
 import os
 import tempfile
 
-from apps.cli_args import CLIError, existing_dir, existing_file, output_dir, output_file, positive_float, positive_int
+from apps.cli_args import existing_dir, existing_file, output_dir, output_file, positive_float, positive_int
 
 
 def register(subparsers):
@@ -148,13 +148,56 @@ def write_json(obj, path):
         raise
 
 
+def _encoder(args):
+    from apps.faces.encoder import FaceEncoder
+
+    return FaceEncoder.load(args.weights)
+
+
 def _enroll(args):
-    raise CLIError("not yet")
+    from apps.faces.data import read_image, read_people
+    from apps.faces.database import FaceDatabase
+
+    people = read_people(args.people)                     # every check comes before any work or write
+    encoder = _encoder(args)
+    db = FaceDatabase.open_or_new(args.db, encoder.encoding_size)
+    pictures = {name: [read_image(path) for path in paths] for name, paths in people.items()}
+    for name, images in pictures.items():
+        db.add(name, encoder.encode(images), people[name])
+    db.save(args.db)
+    added = sum(len(p) for p in people.values())
+    print(f"enrolled {added} picture(s) of {len(people)} person(s) into {args.db}: "
+          f"{len(db.people)} people, {len(db)} pictures in all")
+
+
+def _query(args, name=None):
+    """(database, encoding of the query picture, tau), every input checked before any answer."""
+    from apps.faces.data import read_image
+    from apps.faces.database import FaceDatabase
+
+    encoder = _encoder(args)
+    db = FaceDatabase.load(args.db)
+    db.check_encoder(encoder.encoding_size, args.db)
+    if name is not None:
+        db.check_name(name)
+    image = read_image(args.image)
+    tau = args.threshold if args.threshold is not None else encoder.tau
+    return db, encoder.encode([image])[0], tau
 
 
 def _verify(args):
-    raise CLIError("not yet")
+    db, encoding, tau = _query(args, name=args.name)
+    same, d, tau = db.verify(encoding, args.name, tau)
+    print(f"{'same' if same else 'not the same'}: {args.image} {'is' if same else 'is not'} {args.name} "
+          f"(distance {d:.4f}, tau {tau:.4f})")
 
 
 def _identify(args):
-    raise CLIError("not yet")
+    db, encoding, tau = _query(args)
+    identity, ranked = db.identify(encoding, tau, args.top)
+    print(f"{args.image}: {identity if identity is not None else 'unknown'} (tau {tau:.4f})")
+    for name, d in ranked:
+        print(f"  {name:20s} distance {d:.4f}")
+    if args.json:
+        write_json({"matches": [{"name": name, "distance": round(float(d), 6)} for name, d in ranked],
+                    "threshold": float(tau), "identity": identity}, args.json)
