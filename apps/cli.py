@@ -14,6 +14,8 @@ SUBCOMMANDS = [
     "apps.yolo.cli",
     "apps.faces.cli",
     "apps.style.cli",
+    "apps.visualize_cli",
+    "apps.edges_cli",
     "apps.weights",
     "apps.tour.cli",
 ]

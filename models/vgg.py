@@ -39,6 +39,19 @@ VGG19_CONFIG = [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M",
 WEIGHTS = (None, "imagenet-features")
 
 
+def feature_names(config):
+    """{"conv1_1": index in ``features`` of that conv's ReLU, ...} (block b, conv i), the names Gatys et al. use."""
+    names, block, conv, index = {}, 1, 0, 0
+    for v in config:
+        if v == "M":
+            block, conv, index = block + 1, 0, index + 1
+        else:
+            conv += 1
+            names[f"conv{block}_{conv}"] = index + 1   # the conv at index, its ReLU at index + 1
+            index += 2
+    return names
+
+
 class VGG(nn.Module):
     """A VGG network from a configuration list (torchvision's layout and key names).
 

@@ -112,13 +112,16 @@ def _inference(peer, name, batch, size):
     return setup
 
 
-def _style_loss(acts, grams, content):
-    """sum_l ||G(a_l) - G_l||^2 + 1/2 ||a_last - content||^2 with G(a) = A A^T / (n_H n_W), A = a as (n_C, n_H n_W)."""
-    total = 0.5 * ((acts[-1] - content) ** 2).sum()
-    for a, target in zip(acts, grams):
-        flat = a.reshape(a.shape[1], a.shape[2] * a.shape[3])
-        total = total + ((flat @ flat.T * (1.0 / flat.shape[1]) - target) ** 2).sum()
-    return total
+def _style_loss(acts, style_acts, style_grams, content):
+    """J = alpha J_content + beta J_style with apps.style's own costs (the code `minigrad style` runs).
+
+    The costs are written against the tensor API both engines share, so the PyTorch column
+    runs the same Python; the style Gram matrices are computed once in the setup, as
+    ``apps.style.transfer`` does.
+    """
+    from apps.style.costs import content_cost, style_cost, total_cost
+
+    return total_cost(content_cost(content, acts[-1]), style_cost(style_acts, acts, style_grams=style_grams))
 
 
 def _style_step(peer, size):
@@ -140,16 +143,17 @@ def _style_step(peer, size):
             return acts
 
         with engine.no_grad():
+            from apps.style.costs import gram_matrix
+
             style = activations(_tensor(peer, rng_array((1, 3, size, size), 23)))
-            grams = [(a.reshape(a.shape[1], -1) @ a.reshape(a.shape[1], -1).T) * (1.0 / (a.shape[2] * a.shape[3]))
-                     for a in style]
+            grams = [gram_matrix(a) for a in style]
             content = activations(_tensor(peer, rng_array((1, 3, size, size), 24)))[-1]
         image = _tensor(peer, rng_array((1, 3, size, size), 25), requires_grad=True)
         opt = optim.Adam([image], lr=0.01)
 
         def step():
             opt.zero_grad()
-            _style_loss(activations(image), grams, content).backward()
+            _style_loss(activations(image), style, grams, content).backward()
             opt.step()
         return step
     return setup
@@ -268,7 +272,7 @@ def model_workloads():
         Workload(name=f"style step vgg16[:relu3_1] 1x3x{STYLE_SIZE}x{STYLE_SIZE}", group="model",
                  min_time=1.0, flops=_summary_flops("vgg16_features", (3, STYLE_SIZE, STYLE_SIZE), 1, 3, STYLE_DEPTH),
                  setups={p: _style_step(p, STYLE_SIZE) for p in both},
-                 note="each sample is one second of optimisation: gradient w.r.t. the image, Adam step"),
+                 note="apps.style's costs on both engines; each sample is one second of optimisation: gradient w.r.t. the image, Adam step"),
         Workload(name="yolo detect", group="model", min_time=0.5, setups={"minigrad": _yolo_detect(32)},
                  flops=_yolo_flops(32),
                  note="batch of 32 digit scenes 1x96x96: forward, decode, score filter, per-class NMS; "

@@ -42,21 +42,30 @@ def gram_matrix(a):
     return A @ A.transpose(0, 1)
 
 
-def layer_style_cost(a_S, a_G):
-    """J[l]_style(S, G) = 1/(2 n_H n_W n_C)^2 * sum_k sum_k' (G(S)_kk' - G(G)_kk')^2."""
+def layer_style_cost(a_S, a_G, gram_S=None):
+    """J[l]_style(S, G) = 1/(2 n_H n_W n_C)^2 * sum_k sum_k' (G(S)_kk' - G(G)_kk')^2.
+
+    ``gram_S``: G(S) when already computed. During an optimisation over G the style
+    image does not change, so its Gram matrix can be computed once and passed in.
+    """
     a_S, a_G = _chw(a_S, "a_S"), _chw(a_G, "a_G")
     if tuple(a_S.shape) != tuple(a_G.shape):
         raise ValueError(f"a_S and a_G must have the same shape, got {tuple(a_S.shape)} and {tuple(a_G.shape)}")
     n_c, n_h, n_w = a_S.shape
-    diff = gram_matrix(a_S) - gram_matrix(a_G)
+    if gram_S is None:
+        gram_S = gram_matrix(a_S)
+    elif tuple(gram_S.shape) != (n_c, n_c):
+        raise ValueError(f"gram_S must be (n_C, n_C) = ({n_c}, {n_c}), got {tuple(gram_S.shape)}")
+    diff = gram_S - gram_matrix(a_G)
     return (diff ** 2).sum() * (1.0 / (2.0 * n_h * n_w * n_c) ** 2)
 
 
-def style_cost(style_activations, generated_activations, weights=None):
+def style_cost(style_activations, generated_activations, weights=None, style_grams=None):
     """J_style(S, G) = sum_l lambda[l] * J[l]_style(S, G) over the chosen layers.
 
     ``style_activations`` and ``generated_activations``: lists of a[l](S), a[l](G), one per
-    layer; ``weights``: the lambda[l] (default: equal weights 1/L).
+    layer; ``weights``: the lambda[l] (default: equal weights 1/L); ``style_grams``: the
+    G(S) of each layer when already computed (see ``layer_style_cost``).
     """
     if len(style_activations) != len(generated_activations):
         raise ValueError(f"need one generated activation per style layer: {len(style_activations)} and "
@@ -67,9 +76,12 @@ def style_cost(style_activations, generated_activations, weights=None):
     weights = [1.0 / n] * n if weights is None else list(weights)
     if len(weights) != n:
         raise ValueError(f"weights must have one lambda per layer ({n}), got {len(weights)}")
+    grams = [None] * n if style_grams is None else list(style_grams)
+    if len(grams) != n:
+        raise ValueError(f"style_grams must have one Gram matrix per layer ({n}), got {len(grams)}")
     total = None
-    for lam, a_S, a_G in zip(weights, style_activations, generated_activations):
-        term = layer_style_cost(a_S, a_G) * float(lam)
+    for lam, a_S, a_G, gram_S in zip(weights, style_activations, generated_activations, grams):
+        term = layer_style_cost(a_S, a_G, gram_S) * float(lam)
         total = term if total is None else total + term
     return total
 

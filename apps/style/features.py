@@ -10,23 +10,9 @@ on the picture itself.
 
 import numpy as np
 
-import minigrad as mg
 from minigrad import nn
 
-__all__ = ["FeatureExtractor", "vgg16_features", "random_features", "vgg_layer_names"]
-
-
-def vgg_layer_names(config):
-    """{"conv1_1": index of its ReLU in ``features``, ...} for a VGG configuration list."""
-    names, block, conv, index = {}, 1, 0, 0
-    for v in config:
-        if v == "M":
-            block, conv, index = block + 1, 0, index + 1
-        else:
-            conv += 1
-            names[f"conv{block}_{conv}"] = index + 1   # conv at index, its ReLU at index + 1
-            index += 2
-    return names
+__all__ = ["FeatureExtractor", "vgg16_features", "random_features"]
 
 
 class FeatureExtractor:
@@ -71,7 +57,7 @@ def vgg16_features():
     (its message names the install command) when there is none.
     """
     from models import weights
-    from models.vgg import VGG16_CONFIG
+    from models.vgg import VGG16_CONFIG, feature_names
 
     state = weights.load_features("vgg16")            # fails before any work when not installed
     layers, in_c = [], 3
@@ -87,7 +73,7 @@ def vgg16_features():
     def preprocess(image):
         return weights.preprocess(image, "vgg16")
 
-    return FeatureExtractor(list(trunk), vgg_layer_names(VGG16_CONFIG), preprocess, "vgg16 (imagenet features)")
+    return FeatureExtractor(list(trunk), feature_names(VGG16_CONFIG), preprocess, "vgg16 (imagenet features)")
 
 
 # The fallback: five blocks, each a 3x3 conv + ReLU then a 2x2 average pool, so block b sees

@@ -21,7 +21,7 @@ import numpy as np
 import minigrad as mg
 from minigrad import optim
 
-from .costs import content_cost, style_cost, total_cost
+from .costs import content_cost, gram_matrix, style_cost, total_cost
 
 __all__ = ["Settings", "transfer", "tv_cost"]
 
@@ -111,7 +111,7 @@ def transfer(content, style, features, settings=None, on_frame=None, progress=No
         a_C = features(mg.tensor(c), [settings.content_layer])[settings.content_layer]
         s_acts = features(mg.tensor(s), list(settings.style_layers))
         a_S = [s_acts[name] for name in settings.style_layers]
-    del s_acts
+        grams_S = [gram_matrix(a) for a in a_S]          # constant: not recomputed at each evaluation
     rng = np.random.default_rng(settings.seed)
     start = c if settings.init == "content" else rng.uniform(0.0, 1.0, c.shape).astype(np.float32)
     G = mg.tensor(start.copy(), requires_grad=True)
@@ -121,7 +121,7 @@ def transfer(content, style, features, settings=None, on_frame=None, progress=No
     def evaluate():
         acts = features(G, layers)
         J_content = content_cost(a_C, acts[settings.content_layer])
-        J_style = style_cost(a_S, [acts[name] for name in settings.style_layers], settings.style_weights)
+        J_style = style_cost(a_S, [acts[name] for name in settings.style_layers], settings.style_weights, grams_S)
         J = total_cost(J_content, J_style, settings.alpha, settings.beta)
         if settings.tv > 0:
             J = J + tv_cost(G) * settings.tv

@@ -10,7 +10,7 @@ import pytest
 from apps.cli import main
 from apps.style import content_cost, gram_matrix, layer_style_cost, style_cost, total_cost
 from apps.style import costs, transfer as transfer_module
-from apps.style.features import random_features, vgg_layer_names
+from apps.style.features import random_features
 from apps.style.transfer import Settings, transfer
 
 
@@ -29,7 +29,7 @@ def test_public_costs_are_the_course_module():
 
 def test_transfer_uses_the_costs_and_does_not_copy_them():
     source = inspect.getsource(transfer_module)
-    assert "from .costs import content_cost, style_cost, total_cost" in source
+    assert "from .costs import content_cost, gram_matrix, style_cost, total_cost" in source
     for formula in ("def content_cost", "def gram_matrix", "def layer_style_cost", "def style_cost", "@ "):
         assert formula not in source
 
@@ -54,9 +54,9 @@ def test_frames_are_reported_every_n_steps():
 
 
 def test_vgg_layer_names_point_at_relus():
-    from models.vgg import VGG16_CONFIG
+    from models.vgg import VGG16_CONFIG, feature_names
 
-    names = vgg_layer_names(VGG16_CONFIG)
+    names = feature_names(VGG16_CONFIG)
     assert len(names) == 13
     assert names["conv1_1"] == 1 and names["conv2_1"] == 6 and names["conv3_1"] == 11
     assert names["conv4_2"] == 20 and names["conv5_1"] == 25
