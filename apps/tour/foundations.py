@@ -94,7 +94,7 @@ def edges(ctx):
         "horizontal edges; Sobel weights the centre row more. Every filter sums to zero, so flat regions give "
         f"zero. Here on {name}; a network learns its own filters the same way by backpropagation.",
         images=[("edges.png", "the photo and the magnitude of three filters' responses (n - f + 1 = 126)")],
-        command="minigrad tour --only edges   # the filters: from apps.edges import VERTICAL, SOBEL, detect_edges",
+        command="minigrad edges photo.png   # any picture; or: minigrad tour --only edges",
     )
 
 

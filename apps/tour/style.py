@@ -97,5 +97,5 @@ def top_patches(ctx):
         "pixels and answer to strokes at one angle; units of the second see 14 x 14 and answer to corners, "
         f"loops and stroke ends. Here for LeNet-5 on {len(images)} test digits ({source}).",
         images=[("top_patches.png", f"the top-9 patches of {UNITS} units of each conv layer, dark ink on white")],
-        command="minigrad tour --only top-patches   # apps.visualize.top_patches on any network",
+        command="minigrad visualize lenet5 --layer 2   # --layer 1 for the first conv; vgg16 --layer conv3_1",
     )

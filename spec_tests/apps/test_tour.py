@@ -41,7 +41,7 @@ def test_quick_tour_writes_the_page_and_its_pictures(tour, capsys):
     for name in names:
         data = (out / name).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n", name
-    assert "minigrad tour --only edges" in text                               # the command that reproduces it
+    assert "minigrad edges photo.png" in text                                 # the command that reproduces it
     assert "floor((7 + 0 - 3) / 2) + 1 = 3" in text                         # the worked example, computed
     assert "<script" not in text and "http" not in text                     # no network, nothing to run
 
