@@ -38,11 +38,20 @@ def build_parser():
 
 def main(argv=None):
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as done:
+        # argparse refused a value (2) or printed --help/--version (0): a code, as for every other outcome.
+        return done.code if isinstance(done.code, int) else 0 if done.code is None else 2
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
-    return run_guarded(args.func, args, prog=f"minigrad {args.command}", debug=args.debug)
+    code = run_guarded(args.func, args, prog=f"minigrad {args.command}", debug=args.debug)
+    if code:
+        from minigrad.distributed import end_job_on_failure
+
+        end_job_on_failure(code)  # on several MPI ranks, the others must not wait for this one
+    return code
 
 
 if __name__ == "__main__":

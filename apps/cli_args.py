@@ -28,9 +28,13 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message):
         # argparse says "argument --epochs: must be ..."; say "--epochs must be ...".
-        message = re.sub(r"^argument ([^:]+): (must|is|does|should|has) ", r"\1 \2 ", message)
-        self.print_usage(sys.stderr)
-        self.exit(2, f"{self.prog}: error: {message}\n")
+        worded = re.sub(r"^argument ([^:]+): (must|is|does|should|has) ", r"\1 \2 ", message)
+        worded = re.sub(r"^argument ([^:]+): invalid choice: (.*) \(choose from (.*)\)$",
+                        lambda m: f"{m.group(1)} must be one of {m.group(3).replace(chr(39), '')}, got {m.group(2)}", worded)
+        if worded == message:
+            # Not a value of ours (an unknown option, a missing argument, a wrong choice): point at the usage.
+            worded += f" (see '{self.prog} --help')"
+        self.exit(2, f"{self.prog}: error: {worded}\n")
 
 
 def _number(text, kind):
@@ -89,15 +93,36 @@ def fraction(text):
     return value
 
 
+def int_between(low, high):
+    """An argparse type: an integer in [low, high]."""
+
+    def parse(text):
+        value = _number(text, int)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be between {low} and {high}, got {value}")
+        return value
+
+    parse.__name__ = f"int in [{low}, {high}]"
+    return parse
+
+
+def seed(text):
+    """An argparse type: a random seed, 0 to 2**32 - 1 (what every RNG involved takes and a checkpoint records)."""
+    return int_between(0, 2**32 - 1)(text)
+
+
 def int_list(low=1):
     """An argparse type: comma-separated integers, each >= low ("4,10,20")."""
     item = int_at_least(low)
 
     def parse(text):
         parts = [part.strip() for part in text.split(",") if part.strip()]
-        if not parts:
-            raise argparse.ArgumentTypeError(f"must be comma-separated integers, got {text!r}")
-        return [item(part) for part in parts]
+        try:
+            if not parts:
+                raise ValueError
+            return [int(part) for part in parts] and [item(part) for part in parts]
+        except (ValueError, argparse.ArgumentTypeError):
+            raise argparse.ArgumentTypeError(f"must be comma-separated integers >= {low}, got {text!r}") from None
 
     return parse
 
@@ -168,6 +193,21 @@ def run_guarded(func, args, prog="minigrad", debug=False):
         if debug:
             raise
         print(f"{prog}: error: {describe(error)}", file=sys.stderr)
+        return 2
+    except MemoryError as error:
+        # A size the machine cannot hold (--width 100000): the user's choice, not a bug.
+        if debug:
+            raise
+        print(f"{prog}: error: out of memory ({error or 'MemoryError'}); try smaller sizes", file=sys.stderr)
+        return 2
+    except ValueError as error:
+        # Numba's "No threading layer could be loaded" (NUMBA_THREADING_LAYER names one that is not
+        # installed) is the user's setting, not a bug: one line with the way out.
+        if debug or "threading layer" not in str(error):
+            raise
+        layer = os.environ.get("NUMBA_THREADING_LAYER", "default")
+        print(f"{prog}: error: Numba could not load a threading layer (NUMBA_THREADING_LAYER={layer}); "
+              f"install it or unset NUMBA_THREADING_LAYER", file=sys.stderr)
         return 2
 
 

@@ -16,7 +16,13 @@ its metrics) and ``fit`` does the rest the same way for all of them:
 - a guard: a NaN or infinite loss stops the run with a message naming the epoch, the
   step and the learning rate, before the optimizer steps on it, so no weights are
   ever written from a diverged run;
-- ``is_writer``: only that process writes files (rank 0 when training on several).
+- ``is_writer``: only that process writes files; with several ranks only rank 0 writes
+  (checkpoints, logs, the progress bar) whatever the caller says;
+- data-parallel training: given a ``minigrad.distributed.DistributedDataParallel`` model,
+  each epoch's metrics are summed over the ranks (images/s is the whole job's), and
+  ``resume`` reads the checkpoint on rank 0 and broadcasts it (the other machines need no
+  copy of the file). A run may resume on another number of ranks: the step counter
+  restarts at epochs done x this run's steps per epoch, as if it had always run so.
 
 The caller writes its final weights after ``fit`` returns: a run that did not finish
 never replaces them.
@@ -31,6 +37,8 @@ import time
 import numpy as np
 
 import minigrad as mg
+import minigrad.distributed as dist
+from minigrad.data import DistributedSampler
 from apps.cli_args import CLIError
 
 CHECKPOINT_FORMAT = "minigrad-train-checkpoint-1"
@@ -115,6 +123,24 @@ def load_checkpoint(path, model, optimizer, meta):
         raise CheckpointError(f"checkpoint {path} is damaged ({type(error).__name__}: {error}); {hint}") from None
 
 
+def data_parallel(model, dataset, seed, enabled=True):
+    """What ``--distributed`` changes, in one call: (model, sampler, is_writer).
+
+    Enabled, it joins the MPI job, wraps ``model`` in ``DistributedDataParallel`` (rank 0's
+    weights everywhere, gradients averaged in backward) and gives a ``DistributedSampler``
+    of ``dataset`` for the DataLoader's ``sampler``, seeded like its shuffle; only rank 0
+    writes. Disabled: (model, None, True), so the caller needs no branch.
+    """
+    if not enabled:
+        return model, None, True
+    try:
+        dist.init(required=True)
+    except RuntimeError as error:
+        raise CLIError(f"--distributed: {error}") from None
+    sampler = DistributedSampler(dataset, seed=seed)
+    return dist.DistributedDataParallel(model), sampler, dist.is_writer()
+
+
 def fit(model, optimizer, loader, step, *, epochs, checkpoint=None, resume=False, meta=None, lr_at=None,
         validate=None, progress=True, log=print, is_writer=True, desc="epoch"):
     """Train ``model`` for ``epochs`` passes over ``loader``; returns a FitResult.
@@ -132,20 +158,26 @@ def fit(model, optimizer, loader, step, *, epochs, checkpoint=None, resume=False
     if len(loader) == 0:
         raise CLIError("nothing to train on: the training set gives no batch")
     meta = dict(meta or {})
+    distributed = isinstance(model, dist.DistributedDataParallel)
+    is_writer = is_writer and dist.is_writer()
+    progress = progress and is_writer
     t0 = time.perf_counter()
     history, epoch, global_step = {}, 0, 0
     if resume:
         if checkpoint is None:
             raise CLIError("--resume needs a checkpoint path")
-        epoch, global_step, history = load_checkpoint(checkpoint, model, optimizer, meta)
-        log(f"resumed from {checkpoint} after epoch {epoch} of {epochs}")
+        epoch, global_step, history = _resume(checkpoint, model, optimizer, meta, distributed)
+        if global_step != epoch * len(loader):   # written by another number of ranks
+            global_step = epoch * len(loader)
+        if is_writer:
+            log(f"resumed from {checkpoint} after epoch {epoch} of {epochs}")
     current = epoch
     try:
         for current in range(epoch, epochs):
             if hasattr(loader, "set_epoch"):
                 loader.set_epoch(current)
             row, global_step = _one_epoch(model, optimizer, loader, step, lr_at, global_step, current, epochs,
-                                          f"{desc} {current + 1}/{epochs}", progress)
+                                          f"{desc} {current + 1}/{epochs}", progress, distributed)
             if validate is not None:
                 row.update({f"val_{k}": float(v) for k, v in validate(model).items()})
             for key, value in row.items():
@@ -161,7 +193,37 @@ def fit(model, optimizer, loader, step, *, epochs, checkpoint=None, resume=False
     return FitResult(epoch=epochs, step=global_step, history=history, seconds=time.perf_counter() - t0)
 
 
-def _one_epoch(model, optimizer, loader, step, lr_at, global_step, epoch, epochs, desc, progress):
+def _resume(path, model, optimizer, meta, distributed):
+    """load_checkpoint; on several ranks rank 0 reads it and every rank gets its outcome (or error)."""
+    if not distributed:
+        return load_checkpoint(path, model, optimizer, meta)
+    outcome = None
+    if dist.rank() == 0:
+        try:
+            outcome = ("ok", load_checkpoint(path, model, optimizer, meta))
+        except CheckpointError as error:
+            outcome = ("error", str(error))
+    outcome = dist.broadcast_object(outcome, what="broadcast of the checkpoint")
+    if outcome[0] == "error":
+        dist.fail_together()                       # every rank stops here: no need to abort the job
+        raise CheckpointError(outcome[1])
+    dist.broadcast_parameters(model)
+    dist.broadcast_optimizer_state(optimizer)
+    return outcome[1]
+
+
+def _job_totals(loss_sum, seen, sums, seconds, distributed):
+    """This rank's epoch sums, or the whole job's on several ranks (images/s over the slowest rank's time)."""
+    values = {k: _host(v) for k, v in sums.items()}
+    if not distributed:
+        return loss_sum, seen, values, seconds
+    totals = dist.allreduce_(np.array([loss_sum, seen] + list(values.values()), dtype=np.float64),
+                             what="sum of the epoch's metrics")
+    seconds = float(dist.allreduce_(np.array([seconds]), op="max", what="epoch time")[0])
+    return float(totals[0]), int(totals[1]), dict(zip(values, totals[2:].tolist())), seconds
+
+
+def _one_epoch(model, optimizer, loader, step, lr_at, global_step, epoch, epochs, desc, progress, distributed=False):
     model.train()
     sums, loss_sum, seen = {}, 0.0, 0
     start = time.perf_counter()
@@ -188,9 +250,10 @@ def _one_epoch(model, optimizer, loader, step, lr_at, global_step, epoch, epochs
             bar.set_postfix(loss=f"{loss_sum / seen:.3f}", img_s=f"{seen / max(time.perf_counter() - start, 1e-9):.0f}",
                             refresh=False)
     bar.close()
+    loss_sum, seen, sums, seconds = _job_totals(loss_sum, seen, sums, time.perf_counter() - start, distributed)
     row = {"train_loss": loss_sum / max(seen, 1)}
-    row.update({f"train_{k}": _host(v) / max(seen, 1) for k, v in sums.items()})
-    row["images_per_s"] = seen / max(time.perf_counter() - start, 1e-9)
+    row.update({f"train_{k}": v / max(seen, 1) for k, v in sums.items()})
+    row["images_per_s"] = seen / max(seconds, 1e-9)
     return row, global_step
 
 

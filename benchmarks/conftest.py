@@ -1,23 +1,21 @@
-"""pytest-benchmark setup for benchmarks/: collect bench_*.py too, and fix the thread count.
+"""pytest-benchmark setup for benchmarks/: fix the thread count the same way `minigrad bench` does.
 
 Run ``pytest benchmarks/ --benchmark-only``. MINIGRAD_BENCH_THREADS (default 2) sets
-the threads of Numba, the GEMM split, BLAS and PyTorch alike.
+the threads of Numba, the GEMM split, BLAS and PyTorch alike. The workloads themselves
+live in apps/bench (one harness); these files only hand them to pytest-benchmark.
 """
 
 import os
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-for path in (HERE, os.path.dirname(HERE)):
-    if path not in sys.path:
-        sys.path.insert(0, path)
-
-
-def pytest_configure(config):
-    config.addinivalue_line("python_files", "bench_*.py")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)   # a checkout that is not installed: apps/ is importable all the same
 
 
 def pytest_sessionstart(session):
-    import report_kernels
+    from apps.bench import environment
 
-    report_kernels.set_threads(int(os.environ.get("MINIGRAD_BENCH_THREADS", "2")))
+    environment.quiet_openmp()
+    environment.set_threads(int(os.environ.get("MINIGRAD_BENCH_THREADS", "2")),
+                            with_torch=environment.torch_version() is not None)

@@ -171,8 +171,37 @@ def _topological_order(root):
     return order
 
 
+_queued_callbacks = []
+_in_backward = False
+
+
+def queue_callback(callback):
+    """Run ``callback()`` once, when the backward now in progress has finished (PyTorch's engine
+    ``queue_callback``): how data-parallel training waits for its gradient reductions before
+    ``loss.backward()`` returns. Outside a backward it would never run, so that is an error."""
+    if not _in_backward:
+        raise RuntimeError("queue_callback: no backward is running; call it from a gradient hook")
+    _queued_callbacks.append(callback)
+
+
 def backward(root, grad, retain_graph=False):
-    """Accumulate d(root)/d(leaf) * grad into every leaf's ``.grad``."""
+    """Accumulate d(root)/d(leaf) * grad into every leaf's ``.grad``, then run the queued callbacks."""
+    global _in_backward
+    _queued_callbacks.clear()  # left over from a backward that raised: they belong to no one now
+    _in_backward = True
+    try:
+        _backward_pass(root, grad, retain_graph)
+    finally:
+        _in_backward = False
+    _run_queued_callbacks()
+
+
+def _run_queued_callbacks():
+    while _queued_callbacks:
+        _queued_callbacks.pop(0)()
+
+
+def _backward_pass(root, grad, retain_graph):
     from .tensor import Tensor
 
     pending = {id(root): grad}
@@ -218,3 +247,5 @@ def _accumulate_leaf(node, grad, Tensor):
         node.grad = Tensor._from_array(xp.copy(grad), node.device)
     else:
         node.grad = Tensor._from_array(xp.add(node.grad.data, grad), node.device)
+    for hook in node._post_accumulate_grad_hooks:  # a leaf's gradient is final once it is accumulated:
+        hook(node)                                 # the topological order visits each node once

@@ -35,6 +35,7 @@ __all__ = [
     "Dataset",
     "ArrayDataset",
     "DataLoader",
+    "DistributedSampler",
     "digits_path",
     "load_digits",
     "read_idx",
@@ -107,12 +108,14 @@ class DataLoader:
         generator as ``rng``; labels are never transformed.
     drop_last: drop a final batch smaller than ``batch_size``.
     as_tensor: yield minigrad tensors (the default) or numpy arrays.
+    sampler: a ``DistributedSampler`` choosing this rank's indices (and their order) each
+        epoch; ``shuffle`` is then the sampler's, and augmentation draws per rank.
 
     Each pass over the loader is one epoch and advances the epoch counter.
     """
 
     def __init__(self, dataset, batch_size=32, shuffle=False, seed=None, transform=None,
-                 drop_last=False, as_tensor=True):
+                 drop_last=False, as_tensor=True, sampler=None):
         if int(batch_size) < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
         self.dataset = dataset
@@ -122,6 +125,7 @@ class DataLoader:
         self.transform = transform
         self.drop_last = drop_last
         self.as_tensor = as_tensor
+        self.sampler = sampler
         self.epoch = 0
 
     def set_epoch(self, epoch):
@@ -129,10 +133,14 @@ class DataLoader:
         self.epoch = int(epoch)
 
     def __len__(self):
-        n, b = len(self.dataset), self.batch_size
+        n = len(self.sampler) if self.sampler is not None else len(self.dataset)
+        b = self.batch_size
         return n // b if self.drop_last else (n + b - 1) // b
 
     def _order(self, rng):
+        if self.sampler is not None:
+            self.sampler.set_epoch(self.epoch)
+            return self.sampler.indices()
         n = len(self.dataset)
         return rng.permutation(n) if self.shuffle else np.arange(n)
 
@@ -144,7 +152,9 @@ class DataLoader:
 
     def __iter__(self):
         order_rng = np.random.default_rng([self.seed, self.epoch, 0])
-        augment_rng = np.random.default_rng([self.seed, self.epoch, 1])
+        # Each rank augments with its own stream (rank 0's is the single-process one).
+        rank = self.sampler.rank if self.sampler is not None else 0
+        augment_rng = np.random.default_rng([self.seed, self.epoch, 1] + ([rank] if rank else []))
         order = self._order(order_rng)
         self.epoch += 1
         to_tensor = None
@@ -162,6 +172,62 @@ class DataLoader:
             if to_tensor is not None:
                 images, labels = to_tensor(images), to_tensor(np.asarray(labels, dtype=np.int64))
             yield images, labels
+
+
+class DistributedSampler:
+    """This rank's share of a dataset each epoch: disjoint across ranks, equal in size, seeded.
+
+    The epoch's order is the one ``DataLoader(shuffle=True, seed=seed)`` draws in one process
+    (a permutation from (seed, epoch)); rank r takes every ``num_replicas``-th index of it from
+    position r, as PyTorch's sampler does. So with batch b per rank, step k's ranks together
+    hold exactly the single-process batch k of size b x num_replicas: the same data order.
+    Sizes are made equal by repeating the order's first indices (``drop_last=False``, so
+    every example is seen) or by dropping its tail (``drop_last=True``). Call
+    ``set_epoch(e)`` before each epoch (``DataLoader`` does it for you).
+
+    num_replicas, rank: default to ``minigrad.distributed.world_size()`` and ``rank()``.
+    """
+
+    def __init__(self, dataset, num_replicas=None, rank=None, shuffle=True, seed=0, drop_last=False):
+        if num_replicas is None or rank is None:
+            from minigrad import distributed
+
+            num_replicas = distributed.world_size() if num_replicas is None else num_replicas
+            rank = distributed.rank() if rank is None else rank
+        if int(num_replicas) < 1 or not 0 <= int(rank) < int(num_replicas):
+            raise ValueError(f"DistributedSampler: rank must be in [0, num_replicas), got rank {rank}, "
+                             f"num_replicas {num_replicas}")
+        self.n = len(dataset)
+        self.num_replicas, self.rank = int(num_replicas), int(rank)
+        self.shuffle, self.seed, self.drop_last = shuffle, int(seed), drop_last
+        if drop_last:
+            self.num_samples = self.n // self.num_replicas
+        else:
+            self.num_samples = -(-self.n // self.num_replicas)
+        if self.num_samples == 0:
+            raise ValueError(f"DistributedSampler: {self.n} examples cannot give each of {self.num_replicas} "
+                             "ranks one with drop_last=True")
+        self.epoch = 0
+
+    def set_epoch(self, epoch):
+        self.epoch = int(epoch)
+
+    def __len__(self):
+        return self.num_samples
+
+    def indices(self):
+        """This rank's indices for the current epoch, in order."""
+        if self.shuffle:
+            order = np.random.default_rng([self.seed, self.epoch, 0]).permutation(self.n)
+        else:
+            order = np.arange(self.n)
+        total = self.num_samples * self.num_replicas
+        if total > self.n:
+            order = np.concatenate([order, np.resize(order, total - self.n)])
+        return order[:total][self.rank::self.num_replicas]
+
+    def __iter__(self):
+        return iter(self.indices().tolist())
 
 
 # ---------------------------------------------------------------------------------------

@@ -61,11 +61,20 @@ def save(obj, path):
             np.savez(f, **flat)
             f.flush()
             os.fsync(f.fileno())
+        # mkstemp creates 0600 whatever the umask; a checkpoint is an ordinary file and follows it.
+        os.chmod(tmp, 0o666 & ~_current_umask())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def _current_umask():
+    """The process's umask (reading it means setting it, so it is set straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def load(path, device="cpu"):

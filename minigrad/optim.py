@@ -9,11 +9,25 @@ import numpy as np
 from .autograd import no_grad
 from .creation import zeros_like
 from .ops.shape import cat
+from .tensor import Tensor
 
 
 class Optimizer:
     def __init__(self, params, defaults):
-        self.params = list(params)
+        name = type(self).__name__
+        if hasattr(params, "parameters") and callable(params.parameters):
+            raise TypeError(f"{name}: params must be an iterable of tensors, got a {type(params).__name__} module; "
+                            f"pass model.parameters()")
+        if isinstance(params, Tensor):
+            raise TypeError(f"{name}: params must be an iterable of tensors, got a single Tensor; pass [tensor]")
+        try:
+            self.params = list(params)
+        except TypeError:
+            raise TypeError(f"{name}: params must be an iterable of tensors (e.g. model.parameters()), "
+                            f"got {type(params).__name__}") from None
+        bad = [type(p).__name__ for p in self.params if not isinstance(p, Tensor)]
+        if bad:
+            raise TypeError(f"{name}: params must be tensors, got a {bad[0]}")
         if not self.params:
             raise ValueError(f"{type(self).__name__}: got an empty parameter list")
         self.defaults = defaults

@@ -22,13 +22,26 @@ def _is_float(dtype):
     return np.dtype(dtype).kind == "f"
 
 
+def _preview(data, limit=60):
+    text = repr(data)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def _infer_host_array(data, dtype):
     """A host numpy array from user data, inferring the dtype as PyTorch does."""
     if isinstance(data, np.ndarray):
         return np.array(data, dtype=dtype, copy=True)
     if isinstance(data, np.generic):
         return np.array(data, dtype=dtype or data.dtype)
-    array = np.array(data)
+    try:
+        array = np.array(data)
+    except ValueError as error:
+        # numpy's "inhomogeneous shape after 1 dimensions" names neither the rule nor the culprit.
+        raise ValueError(f"tensor: the nested lists must be rectangular (every row the same length), "
+                         f"got ragged data {_preview(data)} ({error})") from None
+    if array.dtype == object:
+        raise ValueError(f"tensor: the nested lists must be rectangular (every row the same length), "
+                         f"got ragged data {_preview(data)}")
     if dtype is not None:
         return array.astype(dtype)
     if array.dtype == np.bool_:
@@ -49,6 +62,7 @@ class Tensor:
     """
 
     __array_priority__ = 1000  # numpy scalars on the left defer to our operators
+    _post_accumulate_grad_hooks = ()  # a class default: only tensors that register one pay for a list
 
     def __init__(self, data, requires_grad=False, dtype=None, device="cpu"):
         device = normalize_device(device)
@@ -127,6 +141,16 @@ class Tensor:
             )
         self.requires_grad = bool(requires_grad)
         return self
+
+    def register_post_accumulate_grad_hook(self, hook):
+        """Call ``hook(tensor)`` each time a backward has finished accumulating this leaf's ``.grad``
+        (PyTorch's name): data-parallel training starts a gradient's reduction from here."""
+        if self._ctx is not None:
+            raise RuntimeError("register_post_accumulate_grad_hook: only leaf tensors (parameters) take one")
+        if not self._post_accumulate_grad_hooks:
+            self._post_accumulate_grad_hooks = []
+        self._post_accumulate_grad_hooks.append(hook)
+        return hook
 
     def retain_grad(self):
         """Keep this non-leaf tensor's gradient in ``.grad`` after backward."""

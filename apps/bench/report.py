@@ -133,6 +133,21 @@ def geomean_lines(report):
     return ["geometric mean of the ratios by group:"] + out if out else []
 
 
+def memory_lines(report):
+    """`--memory`: each workload's peak numpy allocation for one minigrad call, and VGG-16's peak RSS."""
+    if not report.get("memory"):
+        return []
+    out = ["peak numpy allocation of one minigrad call (tracemalloc, inputs excluded):"]
+    out += [f"  {r['name']:<40} {r['peak_numpy_mb']:.1f} MB" for r in report["results"] if "peak_numpy_mb" in r]
+    vgg = report["memory"].get("vgg16") or {}
+    if "error" in vgg:
+        out.append(f"VGG-16 peak RSS probe failed: {vgg['error']}")
+    elif vgg:
+        out.append(f"VGG-16 convs + pools, batch {vgg['batch']}, 224 x 224, forward + backward: "
+                   f"peak RSS {vgg['peak_rss_bytes'] / 2**30:.2f} GiB")
+    return out
+
+
 def error_lines(report):
     return [f"error: {r['name']}: {peer}: {msg}" for r in report["results"] for peer, msg in r["errors"].items()]
 
@@ -143,7 +158,8 @@ def text_table(report):
     line = lambda cells: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
     out = header_lines(report) + [""] + [line(cols).rstrip(), "  ".join("-" * w for w in widths)]
     out += [line(row).rstrip() for row in body]
-    out += [""] + geomean_lines(report) + jit_lines(report) + load_lines(report) + error_lines(report)
+    out += [""] + geomean_lines(report) + jit_lines(report) + memory_lines(report) + load_lines(report)
+    out += error_lines(report)
     return "\n".join(out)
 
 
@@ -236,7 +252,8 @@ def write_all(report, out_dir):
     write_json(report, paths["json"])
     with open(paths["markdown"], "w") as f:
         f.write("\n".join(header_lines(report)) + "\n\n" + markdown_table(report) + "\n\n"
-                + "\n".join(geomean_lines(report) + jit_lines(report) + load_lines(report) + error_lines(report)) + "\n")
+                + "\n".join(geomean_lines(report) + jit_lines(report) + memory_lines(report) + load_lines(report)
+                            + error_lines(report)) + "\n")
     return paths
 
 
@@ -265,7 +282,8 @@ def results_section(report, chart_names):
         "",
     ]
     lines += header_lines(report)[3:] + ["", markdown_table(report), ""]
-    lines += ["```"] + geomean_lines(report) + jit_lines(report) + error_lines(report) + ["```", ""]
+    lines += ["```"] + geomean_lines(report) + jit_lines(report) + memory_lines(report) + error_lines(report)
+    lines += ["```", ""]
     lines += [f"![{name}]({name})" for name in chart_names]
     return "\n".join(lines)
 

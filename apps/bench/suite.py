@@ -12,7 +12,7 @@ import sys
 import time
 import traceback
 
-from . import environment, timing
+from . import environment, memory, timing
 from .model_workloads import clear_models
 from .workloads import all_workloads
 
@@ -38,7 +38,7 @@ def available_peers(use_torch=True):
             "numpy": np.__version__, "gemm": np.__version__}
 
 
-def run_workload(workload, peers, rounds, warmup=1, min_time_scale=1.0, budget=None):
+def run_workload(workload, peers, rounds, warmup=1, min_time_scale=1.0, budget=None, measure_memory=False):
     """Time one workload on the peers it defines that are available; returns its result dict."""
     callables, errors = {}, {}
     for peer in PEER_ORDER:
@@ -64,7 +64,10 @@ def run_workload(workload, peers, rounds, warmup=1, min_time_scale=1.0, budget=N
             errors[failing] = _describe(error)
             callables.pop(failing)
     load = monitor.stop()
-    return _result(workload, flops, stats, errors, load)
+    result = _result(workload, flops, stats, errors, load)
+    if measure_memory and "minigrad" in callables:
+        result["peak_numpy_mb"] = memory.peak_numpy_bytes(callables["minigrad"]) / 2**20
+    return result
 
 
 def _failing_peer(callables):
@@ -107,7 +110,7 @@ def _result(workload, flops, stats, errors, load):
 
 
 def run_suite(quick=False, only=None, threads=None, rounds=None, use_torch=True, jit=True,
-              command=None, progress=None):
+              command=None, progress=None, measure_memory=False):
     """Run the benchmark suite; return the report dict (every figure, the machine, the settings)."""
     progress = progress or (lambda line: print(line, file=sys.stderr, flush=True))
     omp_policy = environment.quiet_openmp()
@@ -128,13 +131,18 @@ def run_suite(quick=False, only=None, threads=None, rounds=None, use_torch=True,
         # --quick shortens the samples too: it checks that everything runs, in about a minute.
         # (the warm call that sizes the samples is warm-up enough for a smoke run)
         results.append(run_workload(workload, peers, rounds, warmup=0 if quick else 1,
-                                    min_time_scale=0.3 if quick else 1.0, budget=budget))
+                                    min_time_scale=0.3 if quick else 1.0, budget=budget,
+                                    measure_memory=measure_memory))
     elapsed = time.perf_counter() - t0
     clear_models()  # free the shared minigrad models (VGG-16 alone is 553 MB)
     jit_times = None
     if jit:
         progress("JIT compile probe (fresh processes)" + ("" if quick else ", cold and cached"))
         jit_times = environment.jit_compile_times(threads, cold=not quick)
+    vgg_rss = None
+    if measure_memory:
+        progress("VGG-16 peak memory probe (a fresh process, batch 8)")
+        vgg_rss = memory.vgg16_peak_rss()
     after = timing.machine_load()
     busy_rows = [r["name"] for r in results if r["load"]["busy"]]
     return {
@@ -151,5 +159,6 @@ def run_suite(quick=False, only=None, threads=None, rounds=None, use_torch=True,
                  "busy": bool(busy_rows) or before["busy"] or after["busy"],
                  "threshold_other_cores": timing.BUSY_CORES},
         "jit": jit_times,
+        "memory": {"vgg16": vgg_rss} if measure_memory else None,
         "results": results,
     }

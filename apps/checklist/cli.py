@@ -1,9 +1,10 @@
 """`minigrad checklist`: run the spec suite and print the course, one line per checklist ID, proved or not.
 
-The spec tests live in the checkout's ``spec_tests/`` directory; each course test
-carries ``@pytest.mark.spec("M1.08")``. This command runs pytest in-process with a
-small plugin (``SpecCollector``) that records, for every spec ID, the tests behind it
-and their outcome, then prints the checklist in course order:
+The course's spec tests ship inside this package (``apps/checklist/course/``), so the
+command works wherever minigrad is installed; each carries ``@pytest.mark.spec("M1.08")``.
+This command runs pytest in-process with a small plugin (``SpecCollector``) that records,
+for every spec ID, the tests behind it and their outcome, and prints the checklist in
+course order, each module as soon as its last test has finished:
 
     ✓ M1.08  Strided convolution output size   [test_stride_output_size]
     ✗ M3.03  Intersection over union           [test_iou_formula]
@@ -11,13 +12,15 @@ and their outcome, then prints the checklist in course order:
 
 An ID no test claims is reported as "missing" (never silently left out). The run
 exits non-zero when anything failed or is missing. ``--fast`` skips the seeded
-training experiments (tests marked ``experiment``).
+training experiments (tests marked ``experiment``); their IDs show as skipped.
 """
 
 import contextlib
 import io
 import sys
 from pathlib import Path
+
+from apps.cli_args import CLIError, existing_dir
 
 PROVED, FAILED, MISSING, SKIPPED = "proved", "failed", "missing", "skipped"
 MARKS = {PROVED: "✓", FAILED: "✗", MISSING: "?", SKIPPED: "-"}
@@ -28,41 +31,35 @@ def register(subparsers):
     parser = subparsers.add_parser(
         "checklist",
         help="prove every formula of the course on the engine and print the checklist",
-        description="Run the spec suite (spec_tests/) and print the course checklist in order: "
-        "one line per ID (M1.01 ... M4.12) with its mark, title and tests.",
+        description="Run the course's spec tests (shipped in apps/checklist/course/) and print the checklist in "
+        "order: one line per ID (M1.01 ... M4.12) with its mark, title and tests, each module as it finishes.",
     )
     parser.add_argument("--module", type=int, choices=[1, 2, 3, 4], help="only this course module")
     parser.add_argument("--verbose", "-v", action="store_true", help="also print each formula and a worked example")
-    parser.add_argument("--fast", action="store_true", help="skip the seeded training experiments")
-    parser.add_argument("--spec-dir", type=Path, default=None, help="the spec_tests directory (default: found from the checkout)")
+    parser.add_argument("--fast", action="store_true",
+                        help="skip the three seeded training experiments (tests marked experiment): "
+                        "M1.05, M2.06 and M4.08 show as skipped")
+    parser.add_argument("--spec-dir", type=existing_dir, default=None,
+                        help="a folder of spec tests to run instead (default: the course tests shipped with minigrad)")
     parser.add_argument("--pytest-output", action="store_true", help="show pytest's own output as well")
     parser.set_defaults(func=run)
 
 
 def find_spec_dir(explicit=None):
-    """The ``spec_tests`` directory: ``explicit``, else next to the ``apps`` package (a checkout), else under the cwd."""
-    if explicit is not None:
-        candidates = [Path(explicit)]
-    else:
-        import apps
-
-        candidates = [Path(apps.__file__).resolve().parent.parent / "spec_tests", Path.cwd() / "spec_tests"]
-    for path in candidates:
-        if path.is_dir():
-            return path.resolve()
-    raise FileNotFoundError(
-        "minigrad checklist needs the spec suite, the spec_tests/ directory of a minigrad checkout; "
-        f"looked in: {', '.join(str(p) for p in candidates)}. Install from a checkout "
-        "(git clone ... && pip install -e '.[test]') and run it there, or pass --spec-dir."
-    )
+    """The folder of course spec tests: ``explicit``, else the one shipped inside this package."""
+    path = Path(explicit) if explicit is not None else Path(__file__).resolve().parent / "course"
+    if not path.is_dir():
+        raise CLIError(f"the spec tests are not at {path}: reinstall minigrad, or pass --spec-dir")
+    return path.resolve()
 
 
 class SpecCollector:
     """A pytest plugin: which tests prove which spec ID, and how each test ended."""
 
-    def __init__(self, module=None, fast=False):
+    def __init__(self, module=None, fast=False, on_test_done=None):
         self.module = module
         self.fast = fast
+        self.on_test_done = on_test_done  # called with the nodeid after each test's teardown
         self.tests = {}  # spec ID -> [nodeid]
         self.outcome = {}  # nodeid -> passed | failed | skipped
         self.message = {}  # nodeid -> the failure's first lines
@@ -101,6 +98,8 @@ class SpecCollector:
             self.outcome[report.nodeid] = "skipped"
         elif report.when == "call" and report.passed and previous is None:
             self.outcome[report.nodeid] = "passed"
+        if report.when == "teardown" and self.on_test_done is not None:
+            self.on_test_done(report.nodeid)
 
     def status(self, spec_id):
         """(status, [nodeid]) for one ID: failed if any test failed, skipped if all were skipped."""
@@ -159,25 +158,19 @@ def run(args):
         import hypothesis  # noqa: F401
         import pytest
     except ImportError as error:
-        print(
-            f"minigrad checklist needs pytest and hypothesis ({error.name} is not installed): "
-            "pip install -e '.[test]'",
-            file=sys.stderr,
-        )
-        return 2
+        raise CLIError(f"the checklist needs pytest and hypothesis ({error.name} is not installed): "
+                       "pip install pytest hypothesis") from None
     from apps.checklist.items import ITEMS, MODULES
 
-    try:
-        spec_dir = find_spec_dir(args.spec_dir)
-    except FileNotFoundError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-
-    collector = SpecCollector(module=args.module, fast=args.fast)
+    spec_dir = find_spec_dir(args.spec_dir)
+    out = sys.stdout
+    printer = ModulePrinter(ITEMS, MODULES, args, out)
+    collector = SpecCollector(module=args.module, fast=args.fast, on_test_done=printer.test_done)
+    printer.collector = collector
     pytest_args = [str(spec_dir), "-q", "-p", "no:cacheprovider", "--continue-on-collection-errors",
                    "--rootdir", str(spec_dir.parent)]
-    print(f"minigrad checklist: running the spec suite in {spec_dir}" + (" (--fast: no experiments)" if args.fast else ""),
-          flush=True)
+    print(f"minigrad checklist: running the course's spec tests in {spec_dir}"
+          + (" (--fast: no experiments)" if args.fast else ""), flush=True)
     captured = io.StringIO()
     if args.pytest_output:
         code = pytest.main(pytest_args, plugins=[collector])
@@ -186,48 +179,83 @@ def run(args):
             code = pytest.main(pytest_args, plugins=[collector])
     if code not in (0, 1, 5) and not collector.outcome:
         print(captured.getvalue(), file=sys.stderr)
-        print(f"error: pytest could not run the spec suite (exit code {int(code)})", file=sys.stderr)
-        return 2
-    return report(collector, ITEMS, MODULES, args)
+        raise CLIError(f"pytest could not run the spec tests in {spec_dir} (exit code {int(code)})")
+    return printer.finish()
+
+
+class ModulePrinter:
+    """Prints each course module's block as soon as every test behind its IDs has finished.
+
+    Modules appear in course order: a module waits for the ones before it. ``finish``
+    prints whatever is left (IDs with no test, tests that never ran) and the summary.
+    """
+
+    def __init__(self, items, modules, args, out, collector=None):
+        self.items = [item for item in items if args.module is None or item.module == args.module]
+        self.all_items, self.modules, self.args, self.out = items, modules, args, out
+        self.collector = collector
+        self.done, self.printed = set(), set()
+        self.counts = {PROVED: 0, FAILED: 0, MISSING: 0, SKIPPED: 0}
+        self.width = max(len(_title(item)) for item in self.items) if self.items else 0
+
+    def _order(self):
+        return list(dict.fromkeys(item.module for item in self.items))
+
+    def test_done(self, nodeid):
+        self.done.add(nodeid)
+        self.flush()
+
+    def flush(self, final=False):
+        for module in self._order():
+            if module in self.printed:
+                continue
+            chosen = [item for item in self.items if item.module == module]
+            nodeids = {n for item in chosen for n in self.collector.tests.get(item.id, [])}
+            if not final and not nodeids <= self.done:
+                return
+            self._print_module(module, chosen)
+            self.printed.add(module)
+            self.out.flush()
+
+    def _print_module(self, module, chosen):
+        out, marks, collector = self.out, _marks(), self.collector
+        print(f"\nModule {module}: {self.modules[module]}", file=out)
+        for item in chosen:
+            status, nodeids = collector.status(item.id)
+            self.counts[status] += 1
+            tests = ", ".join(_test_names(nodeids)) if nodeids else "no test claims this ID"
+            print(f"  {marks[status]} {status:<7}  {item.id}  {_title(item).ljust(self.width)}  [{tests}]", file=out)
+            if status == FAILED:
+                for nodeid in nodeids:
+                    if collector.outcome.get(nodeid, "failed") == "failed":
+                        message = collector.message.get(nodeid, "did not run (see the collection errors below)")
+                        print(f"        {_test_name(nodeid)}: " + message.replace("\n", "\n          "), file=out)
+            if self.args.verbose:
+                print(f"        formula: {item.formula}", file=out)
+                print(f"        example: {item.example}", file=out)
+                if item.erratum:
+                    print(f"        erratum: {item.erratum}", file=out)
+
+    def finish(self):
+        """Print what is left and the summary; return the exit code (1 when anything failed or is missing)."""
+        self.flush(final=True)
+        out, collector = self.out, self.collector
+        unknown = sorted(set(collector.tests) - {item.id for item in self.all_items})
+        if unknown:
+            print(f"\nnote: tests claim IDs that are not in the checklist: {', '.join(unknown)}", file=out)
+        if collector.collect_errors:
+            print("\nThese test files could not be collected:", file=out)
+            for nodeid, message in collector.collect_errors:
+                print(f"  {nodeid}: " + message.replace("\n", "\n    "), file=out)
+        counts = self.counts
+        summary = f"\n{counts[PROVED]}/{len(self.items)} proved"
+        extra = [f"{counts[k]} {k}" for k in (FAILED, MISSING, SKIPPED) if counts[k]]
+        if extra:
+            summary += " (" + ", ".join(extra) + ")"
+        print(summary, file=out)
+        return 1 if counts[FAILED] or counts[MISSING] or collector.collect_errors else 0
 
 
 def report(collector, items, modules, args, out=None):
-    """Print the checklist in course order; return the exit code (1 when anything failed or is missing)."""
-    out = out or sys.stdout
-    marks = _marks()
-    chosen = [item for item in items if args.module is None or item.module == args.module]
-    counts = {PROVED: 0, FAILED: 0, MISSING: 0, SKIPPED: 0}
-    width = max(len(_title(item)) for item in chosen)
-    module = None
-    for item in chosen:
-        if item.module != module:
-            module = item.module
-            print(f"\nModule {module}: {modules[module]}", file=out)
-        status, nodeids = collector.status(item.id)
-        counts[status] += 1
-        tests = ", ".join(_test_names(nodeids)) if nodeids else "no test claims this ID"
-        print(f"  {marks[status]} {status:<7}  {item.id}  {_title(item).ljust(width)}  [{tests}]", file=out)
-        if status == FAILED:
-            for nodeid in nodeids:
-                if collector.outcome.get(nodeid, "failed") == "failed":
-                    message = collector.message.get(nodeid, "did not run (see the collection errors below)")
-                    print(f"        {_test_name(nodeid)}: " + message.replace("\n", "\n          "), file=out)
-        if args.verbose:
-            print(f"        formula: {item.formula}", file=out)
-            print(f"        example: {item.example}", file=out)
-            if item.erratum:
-                print(f"        erratum: {item.erratum}", file=out)
-    unknown = sorted(set(collector.tests) - {item.id for item in items})
-    if unknown:
-        print(f"\nnote: tests claim IDs that are not in the checklist: {', '.join(unknown)}", file=out)
-    if collector.collect_errors:
-        print("\nThese test files could not be collected:", file=out)
-        for nodeid, message in collector.collect_errors:
-            print(f"  {nodeid}: " + message.replace("\n", "\n    "), file=out)
-    total = len(chosen)
-    summary = f"\n{counts[PROVED]}/{total} proved"
-    extra = [f"{counts[k]} {k}" for k in (FAILED, MISSING, SKIPPED) if counts[k]]
-    if extra:
-        summary += " (" + ", ".join(extra) + ")"
-    print(summary, file=out)
-    return 1 if counts[FAILED] or counts[MISSING] or collector.collect_errors else 0
+    """Print the whole checklist in course order at once; return the exit code."""
+    return ModulePrinter(items, modules, args, out or sys.stdout, collector).finish()

@@ -23,15 +23,21 @@ of network is optimised, not about what it could reach given unlimited time.
 import dataclasses
 import json
 import os
-import time
+import tempfile
 
 import numpy as np
 
 import minigrad as mg
-import minigrad.functional as F
 from minigrad import nn, optim
 from minigrad.data import ArrayDataset, DataLoader, load_digits, stratified_split
 from models import BasicBlock
+
+from apps.cli_args import CLIError
+from apps.digits.data import classify_step
+from apps.digits.plots import plot_depth
+from apps.fit import fit
+
+DIGITS_PER_CLASS = 500     # the 5k digits that install with minigrad
 
 
 @dataclasses.dataclass
@@ -77,6 +83,8 @@ def depth_network(depth, residual, width=8, num_classes=10):
 
 def small_digits(images, seed=0):
     """``images`` digits (an equal number per class), averaged 2x2 down to 14x14."""
+    if not 10 <= images <= 10 * DIGITS_PER_CLASS:
+        raise CLIError(f"--images must be between 10 and {10 * DIGITS_PER_CLASS} (a tenth per digit), got {images}")
     full = load_digits()
     chosen, = stratified_split(full.labels, [images // 10], seed=seed)
     x = full.images[chosen]
@@ -85,28 +93,32 @@ def small_digits(images, seed=0):
 
 
 def train_one(model, dataset, config, desc):
-    """Train with Adam for the fixed budget; returns (last epoch's training error, its mean loss, seconds)."""
-    from tqdm import tqdm
+    """Train with Adam for the fixed budget through apps.fit; returns (last epoch's training error, its mean loss, seconds).
 
+    The training error is counted during the last epoch, on the device, as He et al. plot it.
+    """
     opt = optim.Adam(model.parameters(), lr=config.lr)
     loader = DataLoader(dataset, batch_size=config.batch_size, shuffle=True, seed=config.seed)
-    start = time.perf_counter()
-    bar = tqdm(total=config.epochs * len(loader), desc=desc, leave=False, disable=not config.progress)
-    for epoch in range(config.epochs):
-        model.train()
-        losses, wrong = [], 0
-        for images, labels in loader:
-            logits = model(images)
-            wrong += int((logits.numpy().argmax(axis=1) != labels.numpy()).sum())
-            loss = F.cross_entropy(logits, labels)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            losses.append(loss.item())
-            bar.update()
-            bar.set_postfix(loss=f"{np.mean(losses):.3f}")
-    bar.close()
-    return wrong / len(dataset), float(np.mean(losses)), time.perf_counter() - start
+    run = fit(model, opt, loader, classify_step, epochs=config.epochs, progress=config.progress,
+              log=lambda *a: None, desc=desc)
+    return 1.0 - run.history["train_acc"][-1], run.history["train_loss"][-1], run.seconds
+
+
+def check_config(config):
+    """Refuse, before any work, a setting that would train nothing (the CLI's types say the same)."""
+    for name in ("epochs", "width", "batch_size"):
+        value = getattr(config, name)
+        if not isinstance(value, (int, np.integer)) or value < 1:
+            raise CLIError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+    if not config.depths:
+        raise CLIError("--depths must name at least one depth")
+    for d in config.depths:
+        if d < 4 or d % 2:
+            raise CLIError(f"--depths must be even numbers >= 4, got {d}")
+    if not 10 <= config.images <= 10 * DIGITS_PER_CLASS:
+        raise CLIError(f"--images must be between 10 and {10 * DIGITS_PER_CLASS}, got {config.images}")
+    if os.path.exists(config.out) and not os.path.isdir(config.out):
+        raise CLIError(f"--out must be a folder, but {config.out} is a file")
 
 
 def verdict(depths, plain, residual, tolerance=0.02):
@@ -129,33 +141,11 @@ def verdict(depths, plain, residual, tolerance=0.02):
     return False, "does not hold in this run: " + "; ".join(reasons) + " (try more depths, --epochs or --seed)"
 
 
-def plot_depth(depths, plain, residual, path, title):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 3.4), dpi=90)
-    ax.plot(depths, plain, "o-", label="plain")
-    ax.plot(depths, residual, "s-", label="residual (skip connections)")
-    ax.set(xlabel="depth (weighted layers)", ylabel="final training error", title=title, xticks=list(depths))
-    ax.title.set_fontsize(9)
-    ax.set_ylim(bottom=0)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
-
-
 def run_depth(config=None, log=print):
     """Train every (depth, kind) pair, print a table, write depth.png and depth.json; returns the results."""
     config = config or DepthConfig()
+    check_config(config)
     depths = sorted(config.depths)
-    for d in depths:
-        if d < 4 or d % 2:
-            raise ValueError(f"depths must be even numbers >= 4, got {d}")
     os.makedirs(config.out, exist_ok=True)
     data = small_digits(config.images, seed=config.seed)
     log(f"{len(data)} digits at 14x14, width {config.width}, {config.epochs} epochs of batch {config.batch_size}, "
@@ -178,7 +168,22 @@ def run_depth(config=None, log=print):
                      f"training error in epoch {config.epochs} on {len(data)} digits (seed {config.seed})")
     result = {"depths": depths, "plain": plain, "residual": residual, "seconds": seconds, "holds": holds,
               "message": message, "config": dataclasses.asdict(config), "png": png}
-    with open(os.path.join(config.out, "depth.json"), "w") as f:
-        json.dump(result, f, indent=1)
+    _write_json(result, os.path.join(config.out, "depth.json"))
     log(f"wrote {png}")
     return result
+
+
+def _write_json(obj, path):
+    """JSON through a temp file and os.replace, so a reader never sees half a file."""
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=os.path.dirname(os.path.abspath(path)))
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(obj, f, indent=1)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

@@ -16,33 +16,30 @@ import numpy as np
 
 import minigrad as mg
 from minigrad import nn, optim
-from minigrad.data import DataLoader, stratified_split
+from minigrad.data import DataLoader
 
-from apps.digits.train import augmentation, digit_splits, evaluate, make_model, one_cycle, train_epoch
+from apps.cli_args import CLIError
+from apps.digits.data import augmentation, classify_step, digit_splits, evaluate, make_model, one_cycle, select
+from apps.fit import fit, replace_weights
 
 
-def _fit(model, dataset, epochs, lr, seed, batch_size, progress, desc):
+def _train(model, dataset, epochs, lr, seed, batch_size, progress, desc, log):
+    """Adam with the one-cycle schedule on the trainable parameters, through apps.fit (no checkpoint: minutes)."""
     params = [p for p in model.parameters() if p.requires_grad]
     opt = optim.Adam(params, lr=lr)
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, seed=seed, transform=augmentation())
     total = epochs * len(loader)
-    step = 0
-    for epoch in range(epochs):
-        loader.set_epoch(epoch)
-        loss, acc, _, step = train_epoch(model, loader, opt, lambda s: one_cycle(s, total, lr), step,
-                                         desc=f"{desc} {epoch + 1}/{epochs}", progress=progress)
-    return loss, acc
+    return fit(model, opt, loader, classify_step, epochs=epochs, lr_at=lambda s: one_cycle(s, total, lr),
+               progress=progress, log=log, desc=desc)
 
 
-def select(dataset, classes, per_class=None, seed=0):
-    """The images of ``classes`` (relabelled 0..k-1), optionally ``per_class`` of each (seeded)."""
-    keep = np.flatnonzero(np.isin(dataset.labels, classes))
-    subset = dataset.subset(keep)
-    if per_class is not None:
-        chosen, = stratified_split(subset.labels, [per_class], seed=seed)
-        subset = subset.subset(chosen)
-    subset.labels = np.searchsorted(np.asarray(classes), subset.labels).astype(np.int64)
-    return subset
+def check_settings(per_class, pretrain_epochs, epochs, lr):
+    """Refuse, before any work, settings that would train on nothing (the CLI's types say the same)."""
+    for name, value in (("--per-class", per_class), ("--pretrain-epochs", pretrain_epochs), ("--epochs", epochs)):
+        if not isinstance(value, (int, np.integer)) or value < 1:
+            raise CLIError(f"{name} must be >= 1, got {value}")
+    if not (np.isfinite(lr) and lr > 0):
+        raise CLIError(f"lr must be a finite number > 0, got {lr}")
 
 
 def freeze_for_transfer(model, num_classes, freeze="conv"):
@@ -70,10 +67,17 @@ def run_finetune(out="runs/finetune", per_class=50, pretrain_epochs=4, epochs=10
                  progress=True, lr=3e-3, limit=None, log=print):
     """Pretrain on 0-4, transfer to 5-9 with ``per_class`` images each, compare with scratch; returns the results."""
     if freeze not in ("conv", "all"):
-        raise ValueError(f"freeze must be 'conv' or 'all', got {freeze!r}")
-    os.makedirs(out, exist_ok=True)
+        raise CLIError(f"--freeze must be 'conv' or 'all', got {freeze!r}")
+    check_settings(per_class, pretrain_epochs, epochs, lr)
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise CLIError(f"--out must be a folder, but {out} is a file")
     train_set, _, test_set = digit_splits(limit=limit)
     first, second = [0, 1, 2, 3, 4], [5, 6, 7, 8, 9]
+    available = min(int(np.sum(train_set.labels == c)) for c in second)
+    if per_class > available:
+        raise CLIError(f"--per-class must be <= {available} (the training images of the rarest digit 5-9), "
+                       f"got {per_class}")
+    os.makedirs(out, exist_ok=True)
     pre_set = select(train_set, first)
     small_set = select(train_set, second, per_class, seed=seed)
     test_new = select(test_set, second)
@@ -82,26 +86,28 @@ def run_finetune(out="runs/finetune", per_class=50, pretrain_epochs=4, epochs=10
 
     mg.manual_seed(seed)
     base = make_model(num_classes=5)
-    _fit(base, pre_set, pretrain_epochs, lr, seed, 32, progress, "pretrain 0-4")
+    quiet = lambda *a: None  # noqa: E731  (the per-epoch lines of three runs would drown the comparison)
+    _train(base, pre_set, pretrain_epochs, lr, seed, 32, progress, "pretrain 0-4", quiet)
     _, base_acc, _ = evaluate(base, select(test_set, first))
     log(f"pretrained on 0-4: test accuracy on held-out 0-4 {base_acc:.4f}")
-    mg.save(base.state_dict(), os.path.join(out, "lenet5_digits0-4.npz"))
 
     transfer = make_model(num_classes=5)
     transfer.load_state_dict(base.state_dict())
     snapshot = freeze_for_transfer(transfer, 5, freeze)
     trainable = sum(p.numpy().size for p in transfer.parameters() if p.requires_grad)
     frozen = sum(a.size for a in snapshot.values())
-    _fit(transfer, small_set, epochs, lr, seed + 1, 25, progress, "transfer 5-9")
+    _train(transfer, small_set, epochs, lr, seed + 1, 25, progress, "transfer 5-9", quiet)
     identical = frozen_unchanged(transfer, snapshot)
 
     mg.manual_seed(seed + 1)
     scratch = make_model(num_classes=5)
-    _fit(scratch, small_set, epochs, lr, seed + 1, 25, progress, "scratch 5-9")
+    _train(scratch, small_set, epochs, lr, seed + 1, 25, progress, "scratch 5-9", quiet)
 
     _, transfer_acc, _ = evaluate(transfer, test_new)
     _, scratch_acc, _ = evaluate(scratch, test_new)
-    mg.save(transfer.state_dict(), os.path.join(out, "lenet5_transfer5-9.npz"))
+    # Written only now, at the end of the completed run (atomically): a failed run keeps earlier files whole.
+    replace_weights(base.state_dict(), os.path.join(out, "lenet5_digits0-4.npz"))
+    replace_weights(transfer.state_dict(), os.path.join(out, "lenet5_transfer5-9.npz"))
     log("")
     log(f"digits 5-9 from {per_class} images per class, {epochs} epochs, test on {len(test_new)} held-out images:")
     what = "conv layers" if freeze == "conv" else "all but the head"

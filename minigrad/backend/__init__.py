@@ -18,7 +18,9 @@ Creation and transfer
 Elementwise, with numpy broadcasting
     add subtract multiply divide power maximum minimum   (a, b)
     negative exp log sqrt abs sign tanh sigmoid          (a)
-    greater(a, b) equal(a, b) -> bool arrays; where(cond, a, b)
+    greater greater_equal less less_equal equal not_equal (a, b) -> bool arrays, IEEE
+        semantics: every comparison with NaN is False except not_equal (True)
+    where(cond, a, b)
 
 Reductions
     sum(a, axis=None, keepdims=False)     axis: None, int or tuple
@@ -54,7 +56,18 @@ input element in its (n, c) plane; ties pick the first maximum in row-major orde
 
 import importlib
 
-DEVICES = ("cpu", "cuda")
+# The contract as code: every backend module defines each of these names
+# (spec_tests/engine/test_backend_contract.py checks cpu and cuda).
+CONTRACT = (
+    "asarray", "to_numpy", "zeros", "ones", "full", "uniform", "normal", "astype", "copy",
+    "add", "subtract", "multiply", "divide", "power", "maximum", "minimum",
+    "negative", "exp", "log", "sqrt", "abs", "sign", "tanh", "sigmoid",
+    "greater", "greater_equal", "less", "less_equal", "equal", "not_equal", "where",
+    "sum", "max", "argmax", "sum_to_shape",
+    "reshape", "transpose", "broadcast_to", "getitem", "index_put_zeros", "concatenate", "stack",
+    "matmul", "log_softmax", "one_hot", "conv2d_forward", "conv2d_backward",
+    "max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward",
+)
 _loaded = {}
 
 

@@ -38,7 +38,8 @@ def _quiet(ufunc):
 
 
 divide, power, exp, log, sqrt = (_quiet(f) for f in (np.divide, np.power, np.exp, np.log, np.sqrt))
-greater, equal, where = np.greater, np.equal, np.where
+greater, greater_equal, less, less_equal = np.greater, np.greater_equal, np.less, np.less_equal
+equal, not_equal, where = np.equal, np.not_equal, np.where
 concatenate, stack = np.concatenate, np.stack
 
 

@@ -62,8 +62,28 @@ def _greater(a, b):
 
 
 @cuda.jit(device=True, inline=True)
+def _greater_equal(a, b):
+    return a >= b            # False when either is NaN, as IEEE and numpy say
+
+
+@cuda.jit(device=True, inline=True)
+def _less(a, b):
+    return a < b
+
+
+@cuda.jit(device=True, inline=True)
+def _less_equal(a, b):
+    return a <= b
+
+
+@cuda.jit(device=True, inline=True)
 def _equal(a, b):
     return a == b
+
+
+@cuda.jit(device=True, inline=True)
+def _not_equal(a, b):
+    return a != b            # True when either is NaN
 
 
 @cuda.jit(device=True, inline=True)
@@ -235,7 +255,11 @@ def power(a, b): return _binary(_power, a, b)
 def maximum(a, b): return _binary(_maximum, a, b)
 def minimum(a, b): return _binary(_minimum, a, b)
 def greater(a, b): return _binary(_greater, a, b, np.bool_)
+def greater_equal(a, b): return _binary(_greater_equal, a, b, np.bool_)
+def less(a, b): return _binary(_less, a, b, np.bool_)
+def less_equal(a, b): return _binary(_less_equal, a, b, np.bool_)
 def equal(a, b): return _binary(_equal, a, b, np.bool_)
+def not_equal(a, b): return _binary(_not_equal, a, b, np.bool_)
 def negative(a): return _unary(_negative, a)
 def exp(a): return _unary(_exp, a, _float_dtype(a))
 def log(a): return _unary(_log, a, _float_dtype(a))

@@ -130,12 +130,19 @@ def describe_threads():
     ]
     env = ("NUMBA_NUM_THREADS", "NUMBA_THREADING_LAYER", "OMP_NUM_THREADS",
            "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+    try:
+        numba_threads = numba.get_num_threads()
+    except ValueError as error:
+        # The diagnostic must survive the very problem it diagnoses (NUMBA_THREADING_LAYER=tbb without tbb).
+        layer = f"none could be loaded: {str(error).splitlines()[0]} (NUMBA_THREADING_LAYER=" \
+                f"{os.environ.get('NUMBA_THREADING_LAYER', 'default')})"
+        numba_threads = "unavailable"
     return {
         "cpu_count": os.cpu_count(),
         "numba_threading_layer": layer,
         "numba_layer_choice": _state["layer"],
-        "numba_threads": numba.get_num_threads(),
-        "gemm_workers": _workers(),
+        "numba_threads": numba_threads,
+        "gemm_workers": _workers() if numba_threads != "unavailable" else "unavailable",
         "blas_threads_inside_kernels": 1,
         "thread_pools": pools,
         "env": {k: os.environ[k] for k in env if k in os.environ},

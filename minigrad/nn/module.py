@@ -1,6 +1,8 @@
 """Module: the base of every layer and model; it finds parameters, buffers and submodules by assignment."""
 
+import os
 from collections import OrderedDict
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -53,10 +55,7 @@ class Module:
         """A tensor saved in the state dict and moved by to(), but not trained (e.g. running_mean)."""
         self.__dict__.setdefault("_buffer_names", set()).add(name)
         self.__dict__.pop(name, None)
-        if tensor is None:
-            self._buffers[name] = None
-        else:
-            self._buffers[name] = tensor
+        self._buffers[name] = tensor
 
     def register_parameter(self, name, param):
         if param is None:
@@ -183,6 +182,12 @@ class Module:
 
     def load_state_dict(self, state_dict, strict=True):
         """Copy values in; keys and shapes must match (all mismatches are listed in one error)."""
+        if isinstance(state_dict, (str, bytes, os.PathLike)):
+            raise TypeError(f"load_state_dict: expected a state dict, got the path {os.fsdecode(state_dict)!r}; "
+                            f"read the file first: model.load_state_dict(mg.load({os.fsdecode(state_dict)!r}))")
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"load_state_dict: expected a state dict (name -> tensor), got {type(state_dict).__name__}; "
+                            f"e.g. model.load_state_dict(mg.load('w.npz'))")
         own = self.state_dict()
         targets = {}
         for module_name, module in self.named_modules():

@@ -22,12 +22,14 @@ class Conv2d(Function):
         self.save_for_backward(x, w)
         self.stride, self.padding = stride, padding
         self.has_bias = b is not None
-        return self.xp.conv2d_forward(x, w, b, stride, padding)
+        with np.errstate(invalid="ignore", over="ignore"):   # inf * 0 = nan is the answer, as in PyTorch
+            return self.xp.conv2d_forward(x, w, b, stride, padding)
 
     def backward(self, grad):
         x, w = self.saved_arrays
         needs = tuple(self.needs_input_grad) + ((False,) if not self.has_bias else ())
-        gx, gw, gb = self.xp.conv2d_backward(grad, x, w, self.stride, self.padding, needs)
+        with np.errstate(invalid="ignore", over="ignore"):
+            gx, gw, gb = self.xp.conv2d_backward(grad, x, w, self.stride, self.padding, needs)
         return (gx, gw, gb) if self.has_bias else (gx, gw)
 
 

@@ -195,7 +195,6 @@ class ToDevice(Function):
     name = "to"
 
     def forward(self, a, device):
-        self.source = self.device
         self.target_device = device
         return get_backend(device).asarray(self.xp.to_numpy(a))
 
@@ -290,26 +289,16 @@ def to_device(x, device):
     return ToDevice.apply(x, device)
 
 
-def _comparison(name):
+def _comparison(kernel):
+    """A comparison straight from the backend's own kernel: IEEE semantics, so NaN compares False
+    (and != True) everywhere, as in numpy and PyTorch. (ge used to be "not lt", True for NaN.)"""
     def op(a, b):
         a, b = promote_pair(a, b)
-        xp = a.backend
-        yes, no = xp.full((), True, np.bool_), xp.full((), False, np.bool_)
-        if name == "gt":
-            data = xp.greater(a.data, b.data)
-        elif name == "lt":
-            data = xp.greater(b.data, a.data)
-        elif name == "ge":
-            data = xp.where(xp.greater(b.data, a.data), no, yes)
-        elif name == "le":
-            data = xp.where(xp.greater(a.data, b.data), no, yes)
-        elif name == "ne":
-            data = xp.where(xp.equal(a.data, b.data), no, yes)
-        else:
-            data = xp.equal(a.data, b.data)
-        return Tensor._from_array(data, a.device)
+        return Tensor._from_array(getattr(a.backend, kernel)(a.data, b.data), a.device)
 
+    op.__name__ = kernel
     return op
 
 
-gt, lt, ge, le, eq, ne = (_comparison(n) for n in ("gt", "lt", "ge", "le", "eq", "ne"))
+gt, lt, ge, le, eq, ne = (_comparison(n) for n in ("greater", "less", "greater_equal", "less_equal", "equal",
+                                                    "not_equal"))

@@ -35,6 +35,10 @@ def cross_entropy(logits, target, reduction="mean"):
             raise ValueError(
                 f"cross_entropy: probability targets must have the logits' shape {logits.shape}, got {target.shape}"
             )
+        if target.dtype != logits.dtype:
+            # PyTorch raises here too: a silent float64 loss from float32 logits doubles the memory and hides a bug.
+            raise TypeError(f"cross_entropy: probability targets must have the logits' dtype {logits.dtype}, "
+                            f"got {target.dtype} (convert one: target.to(...) or mg.tensor(..., dtype=...))")
         return _reduce(-reduce.sum(log_probs * target, dim=1), reduction, "cross_entropy")
     if not np.issubdtype(target.dtype, np.integer):
         raise TypeError(f"cross_entropy: target must hold class indices (int64), got dtype {target.dtype}")

@@ -3,7 +3,6 @@
 import numpy as np
 
 from ..autograd import Function
-from ..tensor import Tensor
 
 
 class Reshape(Function):
@@ -149,7 +148,3 @@ def stack(tensors, dim=0):
             raise ValueError(f"stack: tensor {i} has shape {t.shape}, but tensor 0 has {tensors[0].shape}")
     dim = _check_dim(dim, tensors[0].ndim + 1, "stack")
     return cat([unsqueeze(t, dim) for t in tensors], dim)
-
-
-def as_tensor(value):
-    return value if isinstance(value, Tensor) else Tensor(value)

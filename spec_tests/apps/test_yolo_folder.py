@@ -40,3 +40,17 @@ def test_train_and_eval_on_a_folder(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "8 images of" in out and "mAP@0.5:0.95" in out
     assert (tmp_path / "ev" / "pr_curve.png").stat().st_size > 1000
+
+
+def test_resume_continues_from_the_checkpoint_and_refuses_other_settings(tmp_path, capsys):
+    data = tmp_path / "data"
+    data.mkdir()
+    _write_folder(data, 4)
+    run = ["yolo", "train", "--data", str(data), "--epochs", "2", "--batch-size", "4", "--out", str(tmp_path / "run"),
+           "--no-progress"]
+    assert main(run) == 0
+    assert main(run + ["--resume"]) == 0
+    assert "resumed from" in capsys.readouterr().out
+    assert main(run[:-1] + ["--lr", "0.01", "--resume"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "different setup" in err[0] and "lr" in err[0]

@@ -6,9 +6,12 @@ import numpy as np
 import pytest
 
 import minigrad as mg
-from apps.digits import train as digits
+import apps.fit
 from apps.cli import main as cli_main
-from apps.digits.train import CheckpointError, TrainConfig, load_checkpoint, make_model, train
+from apps.digits.data import digit_splits, make_model
+from apps.digits.predict import load_image
+from apps.digits.train import TrainConfig, train
+from apps.fit import CheckpointError, load_checkpoint
 from apps.digits.finetune import freeze_for_transfer, frozen_unchanged, run_finetune
 from minigrad import optim
 
@@ -58,7 +61,7 @@ def test_resume_continues_where_it_stopped_and_matches_an_unbroken_run(tmp_path,
     straight = train(quick(tmp_path / "a", epochs=2, limit=150), log=lambda *a: None)
 
     calls = {"n": 0}
-    real_epoch = digits.train_epoch
+    real_epoch = apps.fit._one_epoch
 
     def interrupted(*args, **kwargs):
         calls["n"] += 1
@@ -66,12 +69,12 @@ def test_resume_continues_where_it_stopped_and_matches_an_unbroken_run(tmp_path,
             raise KeyboardInterrupt
         return real_epoch(*args, **kwargs)
 
-    monkeypatch.setattr(digits, "train_epoch", interrupted)
+    monkeypatch.setattr(apps.fit, "_one_epoch", interrupted)
     with pytest.raises(KeyboardInterrupt):
         train(quick(tmp_path / "b", epochs=2, limit=150), log=lambda *a: None)
     assert mg.load(tmp_path / "b" / "checkpoint.npz")["epoch"] == 1   # only the current epoch is lost
 
-    monkeypatch.setattr(digits, "train_epoch", real_epoch)
+    monkeypatch.setattr(apps.fit, "_one_epoch", real_epoch)
     lines = []
     resumed = train(quick(tmp_path / "b", epochs=2, limit=150, resume=True), log=lines.append)
     assert any("resumed" in line and "epoch 1" in line for line in lines)
@@ -103,13 +106,13 @@ def test_predict_reads_a_picture(trained, tmp_path, capsys):
     from PIL import Image
 
     out, _ = trained
-    digit = (digits.digit_splits()[2].images[0, 0, 2:30, 2:30] * 255).astype(np.uint8)
+    digit = (digit_splits()[2].images[0, 0, 2:30, 2:30] * 255).astype(np.uint8)
     Image.fromarray(255 - digit).resize((56, 56)).save(tmp_path / "digit.png")   # dark on light, larger
     assert cli_main(["predict", "lenet5", str(tmp_path / "digit.png"), "--weights", str(out / "lenet5.npz")]) == 0
     printed = capsys.readouterr().out
     assert "digit:" in printed and "probabilities:" in printed
-    image = digits.load_image(str(tmp_path / "digit.png"))
-    assert image.shape == (1, 1, 32, 32) and image[0, 0, 0, 0] == 0.0          # inverted to a dark background
+    image, has_digit = load_image(str(tmp_path / "digit.png"))
+    assert has_digit and image.shape == (1, 1, 32, 32) and image[0, 0, 0, 0] == 0.0          # inverted to a dark background
     assert cli_main(["predict", "lenet5", str(tmp_path / "missing.png"), "--weights", str(out / "lenet5.npz")]) == 2
 
 

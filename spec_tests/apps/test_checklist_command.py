@@ -2,6 +2,7 @@
 
 import io
 import re
+from pathlib import Path
 from types import SimpleNamespace
 
 from apps.checklist.items import BY_ID, ITEMS, MODULES
@@ -52,15 +53,36 @@ def test_report_all_proved_exits_zero_and_verbose_prints_the_formula():
     assert out.getvalue().rstrip().endswith("1/1 proved")
 
 
-def test_spec_dir_is_found_from_the_checkout():
-    assert find_spec_dir().name == "spec_tests"
+def test_spec_tests_ship_inside_the_package():
+    import apps.checklist
+
+    assert find_spec_dir() == (Path(apps.checklist.__file__).resolve().parent / "course")
+    assert (find_spec_dir() / "test_m1_foundations.py").is_file()
 
 
 def test_every_checklist_id_is_claimed_by_a_course_test():
-    """Static guard: each ID has at least one `@spec("...")` test in spec_tests/course (the checklist also reports "missing")."""
-    here = find_spec_dir() / "course"
+    """Static guard: each ID has at least one `@spec("...")` test in the shipped course tests (the checklist also reports "missing")."""
+    here = find_spec_dir()
     claimed = set()
     for path in here.glob("test_*.py"):
         claimed |= set(re.findall(r'@spec\("(M\d\.\d\d)"\)', path.read_text(encoding="utf-8")))
     missing = [item.id for item in ITEMS if item.id not in claimed]
     assert not missing, f"checklist IDs without a course test: {missing}"
+
+
+def test_each_module_is_printed_as_soon_as_its_tests_have_finished():
+    from apps.checklist.cli import ModulePrinter
+
+    items = [BY_ID["M1.06"], BY_ID["M2.07"]]
+    out = io.StringIO()
+    printer = ModulePrinter(items, MODULES, SimpleNamespace(module=None, verbose=False), out)
+    c = SpecCollector(on_test_done=printer.test_done)
+    printer.collector = c
+    c.tests = {"M1.06": ["a.py::test_one"], "M2.07": ["b.py::test_two"]}
+    c.outcome["a.py::test_one"] = "passed"
+    c.on_test_done("a.py::test_one")
+    assert "Module 1" in out.getvalue() and "Module 2" not in out.getvalue()   # module 2 still running
+    c.outcome["b.py::test_two"] = "failed"
+    c.on_test_done("b.py::test_two")
+    assert "Module 2" in out.getvalue()
+    assert printer.finish() == 1 and out.getvalue().rstrip().endswith("1/2 proved (1 failed)")
