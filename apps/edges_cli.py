@@ -1,11 +1,11 @@
 """`minigrad edges IMAGE -o edges.png`: the course's vertical, horizontal, Sobel and Scharr filters applied to a picture, side by side."""
 
 import os
-import tempfile
 
 import numpy as np
 
 from apps.cli_args import CLIError, output_file
+from apps.files import save_figure
 
 
 def register(subparsers):
@@ -54,16 +54,9 @@ def run(args):
         ax.set_xticks([])
         ax.set_yticks([])
     fig.tight_layout()
-    folder = os.path.dirname(os.path.abspath(args.output))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".png")
-    os.close(fd)
     try:
-        fig.savefig(tmp, format="png", dpi=100)
-        os.replace(tmp, args.output)
+        save_figure(fig, args.output)
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     print(f"wrote {args.output}: the picture and its {', '.join(responses)} responses")
     return 0

@@ -12,6 +12,7 @@ import os
 import numpy as np
 
 from apps.cli_args import CLIError, output_file, positive_int
+from apps.files import save_figure
 
 DEFAULT_LENET_WEIGHTS = os.path.join("runs", "lenet5", "lenet5.npz")
 LENET_LAYERS = {1: 2, 2: 5}     # conv layer -> how many of LeNet-5's feature layers, up to its activation
@@ -145,8 +146,6 @@ def _network(args):
 
 def _grid(rows, path, title):
     """One row per unit: its nine patches, scaled to the same size, with a label; written atomically."""
-    import tempfile
-
     import matplotlib
 
     matplotlib.use("Agg")
@@ -167,17 +166,10 @@ def _grid(rows, path, title):
                 ax.set_ylabel(f"unit {unit}", fontsize=7)
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".png")
-    os.close(fd)
     try:
-        fig.savefig(tmp, format="png", dpi=100)
-        os.replace(tmp, path)
+        save_figure(fig, path)
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def run(args):

@@ -219,11 +219,16 @@ class LBFGS(Optimizer):
                 evals += 1
                 while (self.line_search_fn and not loss <= prev_loss + 1e-4 * t * gtd
                        and evals < self.max_eval):
-                    self._add_to_params(-0.5 * t, d)     # back to half the step
-                    t *= 0.5
+                    # Back to half the step; to a tenth when the loss blew up (overflow, or 10x worse).
+                    shrink = 0.5 if abs(loss) < 10.0 * abs(prev_loss) + 1e-12 else 0.1
+                    self._add_to_params((shrink - 1.0) * t, d)
+                    t *= shrink
                     with enable_grad():
                         loss = float(closure().item())
                     evals += 1
+                if self.line_search_fn and not loss <= prev_loss + 1e-4 * t * gtd:
+                    self._add_to_params(-t, d)          # out of evaluations: back to the last accepted point
+                    break
                 s["d"], s["t"] = d, t
                 flat_grad = self._flat_grad()
                 if evals >= self.max_eval:

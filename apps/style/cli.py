@@ -129,8 +129,8 @@ def run(args):
     summary = {
         "content": names[0], "style": names[1], "size": list(content.shape[:2]), "features": features.label,
         "settings": settings.as_dict(), "evaluations": len(history["J"]), "seconds": round(seconds, 2),
-        "J_content": history["J_content"][-1], "J_style": history["J_style"][-1], "J": history["J"][-1],
-        "J_style_first": history["J_style"][0], "J_style_fall": history["J_style"][0] / max(history["J_style"][-1], 1e-30),
+        **history["final"],
+        "J_style_first": history["J_style"][0], "J_style_fall": history["J_style"][0] / max(history["final"]["J_style"], 1e-30),
         "history": history,
     }
     pictures.save_json(summary, stem + ".json")

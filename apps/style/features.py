@@ -99,6 +99,8 @@ def random_features(seed=0):
         layers.append(nn.AvgPool2d(2, 2))
 
     def preprocess(image):
-        return (image - 0.5) * 4.0       # centred, unit-ish scale: random filters see both signs
+        # Centred (random filters see both signs) and on VGG's 0-255 pixel scale: costs scale with
+        # the activations (J_style ~ a^4, J_content ~ a^2), so the paper's alpha/beta apply here too.
+        return (image - 0.5) * 255.0
 
     return FeatureExtractor(layers, names, preprocess, f"random multi-scale features (seed {seed})")

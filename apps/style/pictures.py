@@ -1,10 +1,10 @@
 """Pictures in and out for style transfer: read and size the images, the bundled examples, and every file a run writes (atomically)."""
 
 import json
-import os
-import tempfile
 
 import numpy as np
+
+from apps.files import save_figure, write_atomic
 
 __all__ = ["EXAMPLE_CONTENT", "EXAMPLE_STYLE", "example", "load_image", "fit_to", "save_png", "save_side_by_side",
            "save_loss_curves", "save_json"]
@@ -68,25 +68,12 @@ def fit_to(image, size=None, shape=None):
     return _resize(image, th, tw)
 
 
-def _atomic(path, write):
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.splitext(path)[1])
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def save_png(image, path):
     """(H, W, 3) or (H, W) floats in [0, 1] as a PNG, atomically."""
     from PIL import Image
 
     pixels = (np.clip(np.asarray(image, dtype=np.float32), 0, 1) * 255 + 0.5).astype(np.uint8)
-    _atomic(path, lambda tmp: Image.fromarray(pixels).save(tmp, format="PNG"))
+    write_atomic(path, lambda tmp: Image.fromarray(pixels).save(tmp, format="PNG"))
 
 
 def save_side_by_side(images, path, gap=4):
@@ -119,7 +106,7 @@ def save_loss_curves(history, path, title="style transfer"):
     ax.set_title(title)
     ax.legend()
     fig.tight_layout()
-    _atomic(path, lambda tmp: fig.savefig(tmp, format="png"))
+    save_figure(fig, path)
     plt.close(fig)
 
 
@@ -130,4 +117,4 @@ def save_json(data, path):
         with open(tmp, "w") as f:
             f.write(text)
 
-    _atomic(path, write)
+    write_atomic(path, write)

@@ -98,7 +98,8 @@ def transfer(content, style, features, settings=None, on_frame=None, progress=No
 
     Returns:
         ``(image (H, W, 3) in [0, 1], history)`` where history holds, per evaluation of J,
-        "J_content", "J_style", "J", "seconds" (lists of floats).
+        "J_content", "J_style", "J", "seconds" (lists of floats), and "final": the three
+        costs of the image returned (before the clip to [0, 1]).
     """
     settings = settings or Settings()
     settings.check()
@@ -118,13 +119,17 @@ def transfer(content, style, features, settings=None, on_frame=None, progress=No
     history = {"J_content": [], "J_style": [], "J": [], "seconds": []}
     t0 = time.perf_counter()
 
-    def evaluate():
+    def costs():
         acts = features(G, layers)
         J_content = content_cost(a_C, acts[settings.content_layer])
         J_style = style_cost(a_S, [acts[name] for name in settings.style_layers], settings.style_weights, grams_S)
         J = total_cost(J_content, J_style, settings.alpha, settings.beta)
         if settings.tv > 0:
             J = J + tv_cost(G) * settings.tv
+        return J_content, J_style, J
+
+    def evaluate():
+        J_content, J_style, J = costs()
         history["J_content"].append(float(J_content.item()))
         history["J_style"].append(float(J_style.item()))
         history["J"].append(float(J.item()))
@@ -156,6 +161,8 @@ def transfer(content, style, features, settings=None, on_frame=None, progress=No
             evaluate().backward()
             opt.step()
             G.data = np.clip(G.data, 0.0, 1.0)        # Adam's steps keep G a picture
+    with mg.no_grad():      # the costs of the G returned (a last L-BFGS step may have been undone)
+        history["final"] = {name: float(value.item()) for name, value in zip(("J_content", "J_style", "J"), costs())}
     return _picture(G), history
 
 
