@@ -126,7 +126,8 @@ def _eval(args):
     encoder = FaceEncoder.load(args.weights)
     metrics = evaluate(encoder.encode_batch)
     print(_summary(metrics))
-    print(f"wrote {plot_roc({'triplet encoder, squared distance': metrics['roc']}, args.png)}")
+    label = f"{encoder.meta.get('loss', 'triplet')} encoder, squared distance (AUC {metrics['auc']:.4f})"
+    print(f"wrote {plot_roc({label: metrics['roc']}, args.png)}")
     if args.json:
         numbers = {k: v for k, v in metrics.items() if k != "roc"}
         write_json(numbers, args.json)

@@ -66,8 +66,9 @@ def as_batch(images, size=SIZE):
     """Pictures in any of the accepted forms -> (N, 1, size, size) float32 in [0, 1].
 
     Accepted: one PIL image or a list of them; a list of numpy pictures of any sizes and
-    modes; a numpy batch (N, 1, H, W) or (N, H, W) of grayscale pictures; one picture (H, W)
-    or (H, W, C).
+    modes; a numpy batch (N, 1, H, W) or (N, H, W) of grayscale pictures, or (N, C, H, W) /
+    (N, H, W, C) of colour ones; one picture (H, W) or (H, W, C). Integer pictures are
+    read as 0-255, float ones as 0-1.
     """
     from PIL import Image
 
@@ -78,8 +79,8 @@ def as_batch(images, size=SIZE):
     if isinstance(images, np.ndarray):
         if images.ndim == 4 and images.shape[1] == 1:
             images = list(images[:, 0])
-        elif images.ndim == 4 and images.shape[1] in (3, 4):
-            images = list(images)          # (N, C, H, W) colour batch: one CHW picture each
+        elif images.ndim == 4 and (images.shape[1] in (3, 4) or images.shape[-1] in (1, 3, 4)):
+            images = list(images)          # (N, C, H, W) or (N, H, W, C) colour batch: one picture each
         elif images.ndim == 3 and images.shape[-1] not in (3, 4):
             images = list(images)          # (N, H, W) grayscale batch
         elif images.ndim in (2, 3):

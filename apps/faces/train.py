@@ -25,7 +25,7 @@ import numpy as np
 
 import minigrad as mg
 import minigrad.functional as F
-from apps.faces.data import TRAIN_IDS, augment, load_lfw_faces
+from apps.faces.data import TRAIN_IDS, UNSEEN_IDS, augment, load_lfw_faces
 from apps.faces.encoder import WEIGHTS, FaceEncoder, FaceNet, standardise
 from apps.faces.eval import evaluate
 from apps.faces.formulas import VerificationHead
@@ -50,6 +50,7 @@ class TrainConfig:
     resume: bool = False
     progress: bool = True
     train_ids: tuple = tuple(int(i) for i in TRAIN_IDS)
+    eval_ids: tuple = tuple(int(i) for i in UNSEEN_IDS)   # the identities the final numbers (and tau) come from
 
 
 def semihard_triplets(encodings, labels, margin):
@@ -108,17 +109,19 @@ class PKBatches:
         return self.steps
 
     def __iter__(self):
-        rng = np.random.default_rng([self.seed, self.epoch])
+        epoch = self.epoch
+        rng = np.random.default_rng([self.seed, epoch])
         self.epoch += 1
-        for _ in range(self.steps):
+        for index in range(self.steps):
             chosen = rng.choice(self.ids, size=self.p, replace=False)
             labels = np.repeat(chosen, self.k)
-            yield standardise(augment(self.faces[labels], rng)), labels
+            # The last item seeds whatever the step draws (the binary loss's negatives), so --resume replays it.
+            yield standardise(augment(self.faces[labels], rng)), labels, [self.seed, epoch, index, 7]
 
 
 def triplet_step(margin):
     def step(model, batch):
-        images, labels = batch
+        images, labels, _ = batch
         enc = model(mg.tensor(images))
         a, p, n = semihard_triplets(enc.detach().numpy(), labels, margin)
         if len(a) == 0:                    # nothing semi-hard: a zero loss that still has a graph
@@ -129,11 +132,10 @@ def triplet_step(margin):
     return step
 
 
-def binary_step(seed):
-    rng = np.random.default_rng([seed, 7])
-
+def binary_step():
     def step(model, batch):
-        images, labels = batch
+        images, labels, batch_seed = batch
+        rng = np.random.default_rng(batch_seed)
         enc = model(mg.tensor(images))
         same = labels[:, None] == labels[None, :]
         a_pos, p_pos = np.nonzero(same & ~np.eye(len(labels), dtype=bool))
@@ -172,7 +174,7 @@ def build(config):
     model = Siamese(with_head=config.loss == "binary")
     opt = optim.Adam(model.parameters(), lr=config.lr)
     loader = PKBatches(load_lfw_faces(), config.train_ids, config.identities, config.views, config.steps, config.seed)
-    step = triplet_step(config.margin) if config.loss == "triplet" else binary_step(config.seed)
+    step = triplet_step(config.margin) if config.loss == "triplet" else binary_step()
     meta = {k: getattr(config, k) for k in ("loss", "epochs", "steps", "identities", "views", "lr", "margin", "seed")}
     return model, opt, loader, step, meta
 
@@ -202,9 +204,10 @@ def train(config, log=print, write=True):
     model.eval()
     encoder = FaceEncoder(model.encoder, meta=dict(meta, train_seconds=round(result.seconds, 1)))
     pair_distance = pair_distance_of(model.head) if model.head is not None else None
-    metrics = evaluate(encoder.encode_batch, pair_distance)
+    ids = list(config.eval_ids)
+    metrics = evaluate(encoder.encode_batch, pair_distance, ids=ids)
     # tau is for the encoder's squared distance; with the binary head it is measured on that distance too.
-    encoder.tau = metrics["tau"] if pair_distance is None else evaluate(encoder.encode_batch)["tau"]
+    encoder.tau = metrics["tau"] if pair_distance is None else evaluate(encoder.encode_batch, ids=ids)["tau"]
     if write and config.weights:
         encoder.meta.update({k: metrics[k] for k in ("auc", "tar_far_1e-2", "tar_far_1e-3", "rank1")})
         encoder.save(config.weights)
