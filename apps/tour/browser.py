@@ -58,18 +58,25 @@ def probe(page):
     return int(height), images
 
 
-def screenshot(page, path, width=700, colors=128):
-    """Screenshot the whole of ``page`` at 1200 px, scaled to ``width`` and quantised (a small PNG); returns path."""
+def screenshot(page, path, width=700, max_bytes=500_000):
+    """Screenshot the whole of ``page`` at 1200 px, scaled and quantised into a PNG under ``max_bytes``; returns path.
+
+    It tries ``width`` px with 128 colours first, then fewer colours and narrower
+    pictures, until the file fits (the README's picture must stay small).
+    """
     from PIL import Image
 
     height, _ = probe(page)
     with tempfile.TemporaryDirectory(prefix="minigrad-shot-") as tmp:
         raw = os.path.join(tmp, "shot.png")
         run_chromium(f"--screenshot={raw}", f"--window-size=1200,{height}", Path(page).resolve().as_uri())
-        image = Image.open(raw).convert("RGB")
-        image = image.resize((width, round(image.height * width / image.width)), Image.LANCZOS)
-        image = image.quantize(colors=colors)
+        full = Image.open(raw).convert("RGB")
         part = f"{path}.{os.getpid()}.tmp.png"
-        image.save(part, optimize=True)
+        for scale, colors in ((1.0, 128), (1.0, 64), (0.9, 64), (0.8, 48), (0.7, 32)):
+            w = round(width * scale)
+            image = full.resize((w, round(full.height * w / full.width)), Image.LANCZOS).quantize(colors=colors)
+            image.save(part, optimize=True)
+            if os.path.getsize(part) <= max_bytes:
+                break
         os.replace(part, path)
     return path
