@@ -1,10 +1,12 @@
 """`minigrad faces`: train, compare, eval, enroll, verify, identify."""
 
+import argparse
 import json
 import os
 import tempfile
 
-from apps.cli_args import existing_dir, existing_file, output_dir, output_file, positive_float, positive_int
+from apps.cli_args import (CLIError, existing_dir, existing_file, int_at_least, output_dir, output_file, positive_float,
+                           positive_int, seed)
 
 
 def register(subparsers):
@@ -62,17 +64,11 @@ def _training_options(parser):
     parser.add_argument("--steps", type=positive_int, default=d.steps, help=f"steps per epoch (default {d.steps})")
     parser.add_argument("--identities", type=positive_int, default=d.identities,
                         help=f"P: identities per batch (default {d.identities})")
-    parser.add_argument("--views", type=int_at_least_2, default=d.views, help=f"K: views per identity (default {d.views})")
+    parser.add_argument("--views", type=int_at_least(2), default=d.views, help=f"K: views per identity (default {d.views})")
     parser.add_argument("--lr", type=positive_float, default=d.lr, help=f"peak learning rate (default {d.lr})")
     parser.add_argument("--margin", type=positive_float, default=d.margin, help=f"alpha (default {d.margin})")
-    parser.add_argument("--seed", type=int, default=d.seed)
+    parser.add_argument("--seed", type=seed, default=d.seed, help="seed, 0 to 2**32-1 (default: %(default)s)")
     parser.add_argument("--out", type=output_dir, default=d.out, help=f"checkpoints (default {d.out})")
-
-
-def int_at_least_2(text):
-    from apps.cli_args import int_at_least
-
-    return int_at_least(2)(text)
 
 
 def _db_options(parser, must_exist):
@@ -101,6 +97,11 @@ def _train(args):
     config.resume = args.resume
     if args.weights:
         config.weights = args.weights
+    else:                                  # the package's own file: check now that it can be written, not after training
+        try:
+            output_file(config.weights)
+        except argparse.ArgumentTypeError as error:
+            raise CLIError(f"cannot write the encoder to {config.weights} ({error}): pass --weights PATH") from None
     encoder, metrics, result = train(config)
     print(f"trained in {result.seconds:.0f} s; on the 50 unseen identities: {_summary(metrics)}")
     print(f"wrote {config.weights}")

@@ -89,3 +89,15 @@ def test_enrolling_again_adds_pictures(setup, tmp_path):
     for _ in range(2):
         assert main(["faces", "enroll", str(root / "people"), "--db", db, "--weights", weights]) == 0
     assert len(FaceDatabase.load(db)) == 12 and len(FaceDatabase.load(db).people) == 3
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["faces", "train", "--views", "1"], "--views must be >= 2"),
+    (["faces", "train", "--seed", "-1"], "--seed must be between 0"),
+    (["faces", "train", "--margin", "0"], "--margin must be > 0"),
+    (["faces", "identify", "nowhere.jpg", "--db", "nowhere.npz"], "does not exist"),
+])
+def test_bad_options_are_refused_before_any_work(argv, words, capsys):
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 2 and words in err, err
