@@ -3,7 +3,7 @@
 import os
 import sys
 
-from apps.cli_args import CLIError, existing_dir, fraction, output_dir, output_file, positive_float, positive_int
+from apps.cli_args import CLIError, existing_dir, fraction, output_dir, output_file, positive_float, positive_int, seed
 
 
 def register(subparsers):
@@ -27,7 +27,7 @@ def register(subparsers):
                                                      "NAME.txt with lines 'class_id x1 y1 x2 y2' in pixels)")
     t.add_argument("--no-rescore", dest="rescore", action="store_false",
                    help="objectness target 1 instead of the IoU of the predicted box with the truth")
-    t.add_argument("--seed", type=int, default=0, help="seed of initialisation and training scenes (default: %(default)s)")
+    t.add_argument("--seed", type=seed, default=0, help="seed of initialisation and training scenes (default: %(default)s)")
     t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz")
     t.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     t.set_defaults(func=_train)
@@ -59,7 +59,7 @@ def register(subparsers):
                                    "anchors and plot the clusters.")
     a.add_argument("-k", type=positive_int, default=3, help="number of anchors (default: %(default)s)")
     a.add_argument("--scenes", type=positive_int, default=2000, help="training scenes to take boxes from (default: %(default)s)")
-    a.add_argument("--seed", type=int, default=0, help="seed (default: %(default)s)")
+    a.add_argument("--seed", type=seed, default=0, help="seed (default: %(default)s)")
     a.add_argument("--plot", type=output_file, default="runs/yolo/anchors.png", help="PNG of the clusters (default: %(default)s)")
     a.set_defaults(func=_anchors)
 
@@ -136,7 +136,7 @@ def _eval(args):
         truths = [(boxes, classes) for _, boxes, classes in items]
         source = f"{len(items)} images of {args.data}"
     else:
-        detections, truths = detect_scenes(detector, SceneSet("test", args.scenes, seed=0))
+        detections, truths = detect_scenes(detector, SceneSet("test", args.scenes, seed=0), progress=True)
         source = f"{args.scenes} test scenes of held-out digits"
     result = evaluate_detections(detections, truths, len(CLASS_NAMES))
     print(f"{source}: mAP@0.5 {result['map50']:.3f}   mAP@0.5:0.95 {result['map']:.3f}")

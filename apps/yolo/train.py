@@ -107,10 +107,12 @@ def evaluate_scenes(detector, scene_set, score_threshold=0.01):
     return evaluate_detections(detections, truths, N_CLASSES), detections, truths
 
 
-def detect_scenes(detector, scene_set, score_threshold=0.01):
+def detect_scenes(detector, scene_set, score_threshold=0.01, progress=False):
     """(detections in px, truths in px) over a SceneSet, in batches, without letterboxing (scenes are 96 x 96)."""
+    from apps.fit import progress_bar
+
     detections, truths = [], []
-    for start in range(0, len(scene_set), 64):
+    for start in progress_bar(range(0, len(scene_set), 64), "detect", progress):
         indices = range(start, min(start + 64, len(scene_set)))
         scenes = [scene_set.scene(i) for i in indices]
         batch = np.stack([s[0] for s in scenes])[:, None]
