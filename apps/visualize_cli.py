@@ -16,7 +16,7 @@ from apps.files import save_figure
 
 DEFAULT_LENET_WEIGHTS = os.path.join("runs", "lenet5", "lenet5.npz")
 LENET_LAYERS = {1: 2, 2: 5}     # conv layer -> how many of LeNet-5's feature layers, up to its activation
-PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "immunohistochemistry", "motorcycle_left",
+PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "motorcycle_left",
           "retina", "cat")
 
 

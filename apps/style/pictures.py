@@ -99,7 +99,8 @@ def save_loss_curves(history, path, title="style transfer"):
     fig, ax = plt.subplots(figsize=(6, 3.6), dpi=100)
     steps = np.arange(1, len(history["J"]) + 1)
     for key in ("J", "J_content", "J_style"):
-        values = np.maximum(np.asarray(history[key], dtype=np.float64), 1e-30)
+        values = np.asarray(history[key], dtype=np.float64)
+        values = np.where(values > 0, values, np.nan)     # J_content is 0 at a content start: no point on a log axis
         ax.plot(steps, values, label=key)
     ax.set_yscale("log")
     ax.set_xlabel("evaluation of J")

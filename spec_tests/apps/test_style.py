@@ -128,3 +128,15 @@ def test_missing_weights_give_the_install_command(tmp_path, capsys, monkeypatch)
     good = _png(tmp_path / "g.png", np.zeros((20, 20, 3), np.uint8))
     line = _one_line_error(capsys, ["style", good, good])
     assert "minigrad weights install vgg16" in line and "--random-features" in line
+
+
+def test_a_precomputed_style_gram_gives_the_same_cost():
+    import minigrad as mg
+
+    rng = np.random.default_rng(3)
+    a_S, a_G = (mg.tensor(rng.normal(size=(1, 4, 3, 5))) for _ in range(2))
+    assert layer_style_cost(a_S, a_G, gram_matrix(a_S)).item() == pytest.approx(layer_style_cost(a_S, a_G).item())
+    assert style_cost([a_S], [a_G], style_grams=[gram_matrix(a_S)]).item() == pytest.approx(
+        style_cost([a_S], [a_G]).item())
+    with pytest.raises(ValueError, match="gram_S"):
+        layer_style_cost(a_S, a_G, mg.tensor(np.zeros((3, 3))))
