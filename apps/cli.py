@@ -12,11 +12,12 @@ SUBCOMMANDS = [
     "apps.digits.cli",
     "apps.bench.cli",
     "apps.yolo.cli",
+    "apps.faces.cli",
     "apps.style.cli",
     "apps.visualize_cli",
     "apps.edges_cli",
     "apps.weights",
-    "apps.faces.cli",
+    "apps.tour.cli",
 ]
 
 
