@@ -1,7 +1,7 @@
 """`minigrad visualize {lenet5,vgg16} --layer L`: a PNG grid of the nine patches that most excite each of several units (apps.visualize.top_patches).
 
 LeNet-5 looks at the digits that ship with minigrad, with the weights of `minigrad train
-lenet5` (runs/lenet5/lenet5.npz by default); when there are none it trains one for a
+lenet5` (runs/lenet5/lenet5.npz when you have trained one, else the shipped weights); if neither is there it trains one for a
 couple of epochs through apps.fit first (about a minute), so the command works right
 after install. VGG-16 uses the installed ImageNet features (`minigrad weights install
 vgg16`) on scikit-image's bundled photographs, cut into tiles.
@@ -15,6 +15,9 @@ from apps.cli_args import CLIError, output_file, positive_int
 from apps.files import save_figure
 
 DEFAULT_LENET_WEIGHTS = os.path.join("runs", "lenet5", "lenet5.npz")
+# The digits application ships its LeNet-5 (`minigrad train lenet5 --seed 0`): a data file, found by path,
+# so this module does not import that application.
+SHIPPED_LENET_WEIGHTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "digits", "weights", "lenet5.npz")
 LENET_LAYERS = {1: 2, 2: 5}     # conv layer -> how many of LeNet-5's feature layers, up to its activation
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "motorcycle_left",
           "retina", "cat")
@@ -31,8 +34,8 @@ def register(subparsers):
     p.add_argument("-o", "--output", type=output_file, default=None, help="PNG (default: visualize-MODEL-LAYER.png)")
     p.add_argument("--units", type=positive_int, default=8, help="how many units, the most active first (default: %(default)s)")
     p.add_argument("--weights", default=None,
-                   help=f"lenet5 weights from `minigrad train lenet5` (default: {DEFAULT_LENET_WEIGHTS}; trained "
-                        "quickly when absent)")
+                   help=f"lenet5 weights from `minigrad train lenet5` (default: {DEFAULT_LENET_WEIGHTS} when present, "
+                        "else the shipped weights)")
     p.add_argument("--images", type=positive_int, default=None,
                    help="how many images to search (default: 1000 digits, or 200 64x64 tiles of the photos)")
     p.set_defaults(func=run)
@@ -45,7 +48,8 @@ def _lenet_weights(path):
 
     model = lenet5(activation="relu", pooling="max")
     explicit = path is not None
-    path = path or DEFAULT_LENET_WEIGHTS
+    if path is None:
+        path = DEFAULT_LENET_WEIGHTS if os.path.exists(DEFAULT_LENET_WEIGHTS) else SHIPPED_LENET_WEIGHTS
     if os.path.exists(path):
         try:
             model.load_state_dict(mg.load(path))

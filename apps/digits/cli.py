@@ -92,8 +92,9 @@ def register(subparsers):
                                           "sees and its probabilities.")
     p.add_argument("model", choices=["lenet5"], help="the network")
     p.add_argument("image", type=existing_file, help="a picture file (PNG, JPEG, ...)")
-    p.add_argument("--weights", default="runs/lenet5/lenet5.npz",
-                   help="10-class LeNet-5 weights .npz or a training checkpoint (default: %(default)s)")
+    p.add_argument("--weights", default=None,
+                   help="10-class LeNet-5 weights .npz or a training checkpoint (default: runs/lenet5/lenet5.npz "
+                        "when you have trained one, else the weights that ship with minigrad)")
     p.set_defaults(func=_predict)
 
 
@@ -125,7 +126,9 @@ def _depth(args):
 def _predict(args):
     from apps.digits.predict import predict
 
-    digit, probs, has_digit = predict(args.weights, args.image)
+    from apps.digits.predict import default_weights
+
+    digit, probs, has_digit = predict(args.weights or default_weights(), args.image)
     if not has_digit:
         print(f"minigrad predict: warning: no digit found in {args.image} (the picture is blank or nearly uniform); "
               f"the answer below means nothing", file=sys.stderr)
