@@ -1,35 +1,21 @@
-"""Atomic writes for the pictures and JSON files commands produce: a temp file in the same folder, then os.replace.
+"""Atomic writes for the pictures and JSON files commands produce (through minigrad.io.write_atomic).
 
 A run interrupted half-way leaves the previous file (or none), never a truncated one.
 """
 
-import os
-import tempfile
+import json
 
-__all__ = ["write_atomic", "save_figure"]
+from minigrad.io import write_atomic
 
-
-def _umask():
-    mask = os.umask(0o022)     # reading the umask means setting it: set it straight back
-    os.umask(mask)
-    return mask
-
-
-def write_atomic(path, write):
-    """Call ``write(tmp_path)`` on a temp file beside ``path``, then move it into place (folders made as needed)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.splitext(path)[1])
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())     # mkstemp makes 0600; an output is an ordinary file
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+__all__ = ["write_atomic", "save_figure", "save_json"]
 
 
 def save_figure(fig, path, dpi=100):
     """A matplotlib figure as a PNG, atomically."""
-    write_atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi))
+    return write_atomic(path, lambda f: fig.savefig(f, format="png", dpi=dpi))
+
+
+def save_json(data, path):
+    """``data`` as indented JSON, atomically."""
+    text = json.dumps(data, indent=2) + "\n"
+    return write_atomic(path, lambda f: f.write(text.encode()))

@@ -52,22 +52,32 @@ def save(obj, path):
     if _SCALARS in flat:
         raise ValueError(f"save: the key {_SCALARS!r} is reserved")
     flat[_SCALARS] = np.array(scalars, dtype=str)
+    write_atomic(path, lambda f: np.savez(f, **flat))
+
+
+def write_atomic(path, write):
+    """Call ``write(file)`` on a temp file beside ``path``, then rename it into place.
+
+    A reader sees either the old file or the whole new one, never a truncated one; folders
+    are made as needed. The file follows the umask like any other (mkstemp alone makes 0600).
+    Every atomic file of minigrad and its applications is written through here.
+    """
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=directory)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.splitext(path)[1], dir=directory)
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **flat)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
-        # mkstemp creates 0600 whatever the umask; a checkpoint is an ordinary file and follows it.
         os.chmod(tmp, 0o666 & ~_current_umask())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+    return path
 
 
 def _current_umask():

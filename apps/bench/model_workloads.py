@@ -254,38 +254,6 @@ def _summary_flops(name, input_shape, batch, factor, depth=None):
     return flops
 
 
-FACES_BATCH = 256
-
-
-def _faces_encode(batch):
-    """The face encoder of `minigrad faces` on a batch of 25 x 25 faces, as verify/identify/eval run it.
-
-    minigrad only: the encoder is an application's network. Imported here, lazily, because the
-    workload times exactly that code path (standardise, forward, L2 normalise); faces/s = batch / time.
-    """
-    def setup():
-        import numpy as np
-
-        from apps.faces.encoder import FaceEncoder, FaceNet
-
-        encoder = FaceEncoder(FaceNet())
-        x = np.random.default_rng(0).random((batch, 1, 25, 25), dtype=np.float32)
-
-        def forward():
-            encoder.encode_batch(x, batch_size=batch)
-        return forward
-    return setup
-
-
-def _faces_flops(batch):
-    def flops():
-        from apps.faces.encoder import FaceNet
-        from models import summary
-
-        return 2.0 * summary(FaceNet(), (1, 25, 25)).total_multiplies * batch
-    return flops
-
-
 def model_workloads():
     both = ("minigrad", "torch")
     return [

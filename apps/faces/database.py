@@ -16,10 +16,11 @@ sees the old database or the whole new one, never half of one.
 """
 
 import os
-import tempfile
 import zipfile
 
 import numpy as np
+
+from minigrad.io import write_atomic
 
 from apps.cli_args import CLIError
 from apps.faces.formulas import distance
@@ -98,22 +99,10 @@ class FaceDatabase:
     def save(self, path):
         """Write atomically: a temp file in the same folder, then os.replace."""
         path = os.fspath(path)
-        directory = os.path.dirname(os.path.abspath(path))
-        os.makedirs(directory, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=directory)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, format=np.array(DB_FORMAT), encoding_size=np.array(self.encoding_size),
-                         names=np.array(self.names, dtype=str).reshape(-1),
-                         encodings=self.encodings.astype(np.float32),
-                         sources=np.array(self.sources, dtype=str).reshape(-1))
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
+        write_atomic(path, lambda f: np.savez(f, format=np.array(DB_FORMAT), encoding_size=np.array(self.encoding_size),
+                                              names=np.array(self.names, dtype=str).reshape(-1),
+                                              encodings=self.encodings.astype(np.float32),
+                                              sources=np.array(self.sources, dtype=str).reshape(-1)))
         return path
 
     @classmethod

@@ -1,10 +1,10 @@
 """Pictures in and out for style transfer: read and size the images, the bundled examples, and every file a run writes (atomically)."""
 
-import json
 
 import numpy as np
 
 from apps.files import save_figure, write_atomic
+from apps.files import save_json as _save_json
 
 __all__ = ["EXAMPLE_CONTENT", "EXAMPLE_STYLE", "example", "load_image", "fit_to", "save_png", "save_side_by_side",
            "save_loss_curves", "save_json"]
@@ -73,7 +73,7 @@ def save_png(image, path):
     from PIL import Image
 
     pixels = (np.clip(np.asarray(image, dtype=np.float32), 0, 1) * 255 + 0.5).astype(np.uint8)
-    write_atomic(path, lambda tmp: Image.fromarray(pixels).save(tmp, format="PNG"))
+    write_atomic(path, lambda f: Image.fromarray(pixels).save(f, format="PNG"))
 
 
 def save_side_by_side(images, path, gap=4):
@@ -112,10 +112,4 @@ def save_loss_curves(history, path, title="style transfer"):
 
 
 def save_json(data, path):
-    text = json.dumps(data, indent=2) + "\n"
-
-    def write(tmp):
-        with open(tmp, "w") as f:
-            f.write(text)
-
-    write_atomic(path, write)
+    return _save_json(data, path)

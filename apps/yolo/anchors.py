@@ -9,6 +9,8 @@ assignment changes.
 
 import numpy as np
 
+from apps.files import save_figure
+
 from apps.yolo.formulas import shape_iou
 
 
@@ -44,7 +46,6 @@ def kmeans_anchors(boxes_hw, k, seed=0, iterations=100):
 
 def plot_anchors(boxes_hw, anchors, path):
     """Scatter of box shapes (w, h) coloured by their anchor, anchors as crosses; written atomically as PNG."""
-    import os
 
     import matplotlib
 
@@ -61,9 +62,6 @@ def plot_anchors(boxes_hw, anchors, path):
     ax.set_title(f"{len(anchors)} anchors by k-means (1 - IoU)")
     ax.legend(loc="upper left")
     fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp.png"
-    fig.savefig(tmp)
+    save_figure(fig, path)
     plt.close(fig)
-    os.replace(tmp, path)
     return path

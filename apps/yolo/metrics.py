@@ -12,9 +12,10 @@ that is AP (COCO's rule). mAP averages AP over the classes that have a true box;
 mAP@0.5:0.95 averages mAP over ``t = 0.50, 0.55, ..., 0.95``.
 """
 
-import os
 
 import numpy as np
+
+from apps.files import save_figure
 
 from apps.yolo.formulas import pairwise_iou
 
@@ -115,9 +116,6 @@ def plot_pr_curves(detections, truths, path, class_names, threshold=0.5):
     if ax.lines:
         ax.legend(fontsize=7, loc="lower left", ncol=2)
     fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp.png"
-    fig.savefig(tmp)
+    save_figure(fig, path)
     plt.close(fig)
-    os.replace(tmp, path)
     return path

@@ -13,10 +13,11 @@ import datetime
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from minigrad.io import write_atomic
 
 from .layout import check_arch
 
@@ -77,17 +78,7 @@ def write_features(arch, state_dict, meta):
     meta = {"arch": arch, "written": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "features_sha256": features_sha256(arrays), **meta}
     arrays[META_KEY] = np.array(json.dumps(meta, sort_keys=True))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    write_atomic(path, lambda f: np.savez(f, **arrays))
     return path
 
 
