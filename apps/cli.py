@@ -45,7 +45,10 @@ def main(argv=None):
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
-    code = run_guarded(args.func, args, prog=f"minigrad {args.command}", debug=args.debug)
+    # "minigrad yolo detect", not "minigrad yolo": the action of a command with actions (its parser's dest is <command>_command).
+    action = getattr(args, f"{args.command}_command", None)
+    prog = f"minigrad {args.command}" + (f" {action}" if isinstance(action, str) else "")
+    code = run_guarded(args.func, args, prog=prog, debug=args.debug)
     if code:
         from minigrad.distributed import end_job_on_failure
 

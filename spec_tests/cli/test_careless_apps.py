@@ -1,0 +1,59 @@
+"""Careless-user cases on the applications (yolo, faces, style, visualize, edges, weights) found by trying them:
+each is refused in one line `minigrad <command> <action>: error: ...` with exit code 2, before any real work,
+and the shipped weights stay byte for byte what they were."""
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from apps.cli import main
+
+APPS = Path(__file__).resolve().parents[2] / "apps"
+SHIPPED = [APPS / "faces" / "weights" / "faces.npz", APPS / "yolo" / "weights" / "yolo.npz"]
+
+
+def _digest(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
+
+
+@pytest.fixture
+def shipped_untouched():
+    before = {path: _digest(path) for path in SHIPPED}
+    yield
+    assert {path: _digest(path) for path in SHIPPED} == before, "a refused run changed shipped weights"
+
+
+def _refused(capsys, argv, prefix, *words):
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 2, f"{argv} exited {code}: {err}"
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, f"{argv}: expected one line, got {lines}"
+    assert lines[0].startswith(f"{prefix}: error: "), lines[0]
+    for word in words:
+        assert word in lines[0], f"{argv}: {word!r} not in {lines[0]!r}"
+    return lines[0]
+
+
+def test_faces_train_with_one_identity_is_refused_before_it_replaces_the_shipped_encoder(capsys, tmp_path,
+                                                                                          shipped_untouched):
+    # Before: a "finished" run with nothing to push apart, exit 0, and the shipped faces.npz replaced.
+    _refused(capsys, ["faces", "train", "--identities", "1", "--out", str(tmp_path)], "minigrad faces train",
+             "--identities", ">= 2", "got 1")
+
+
+def test_yolo_anchors_with_more_anchors_than_boxes_names_the_options(capsys, tmp_path):
+    # Before: a ValueError traceback from k-means ("boxes_hw must hold at least k=...").
+    _refused(capsys, ["yolo", "anchors", "-k", "1000", "--scenes", "1", "--plot", str(tmp_path / "a.png")],
+             "minigrad yolo anchors", "-k 1000", "--scenes 1")
+
+
+def test_an_expected_failure_inside_an_action_names_the_action(capsys, tmp_path, shipped_untouched):
+    # Before: "minigrad yolo: error: ..." for a failure inside `minigrad yolo detect`.
+    bad = tmp_path / "w.npz"
+    bad.write_text("not a checkpoint")
+    picture = tmp_path / "p.png"
+    from PIL import Image
+    Image.new("RGB", (8, 8)).save(picture)
+    _refused(capsys, ["yolo", "detect", str(picture), "--weights", str(bad)], "minigrad yolo detect", "w.npz")
