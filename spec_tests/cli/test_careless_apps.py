@@ -57,3 +57,14 @@ def test_an_expected_failure_inside_an_action_names_the_action(capsys, tmp_path,
     from PIL import Image
     Image.new("RGB", (8, 8)).save(picture)
     _refused(capsys, ["yolo", "detect", str(picture), "--weights", str(bad)], "minigrad yolo detect", "w.npz")
+
+
+@pytest.mark.parametrize("size", ["100000", "0", "15"])
+def test_style_size_outside_what_vgg_can_hold_is_refused_up_front(capsys, size):
+    # Before: --size 100000 ran past a minute with no output before running out of time or memory.
+    _refused(capsys, ["style", "--example", "--random-features", "--size", size], "minigrad style", "--size", size)
+
+
+def test_style_weights_of_the_wrong_count_name_the_option(capsys):
+    _refused(capsys, ["style", "--example", "--random-features", "--style-weights", "1,2"], "minigrad style",
+             "--style-weights", "got 2")
