@@ -68,3 +68,9 @@ def test_style_size_outside_what_vgg_can_hold_is_refused_up_front(capsys, size):
 def test_style_weights_of_the_wrong_count_name_the_option(capsys):
     _refused(capsys, ["style", "--example", "--random-features", "--style-weights", "1,2"], "minigrad style",
              "--style-weights", "got 2")
+
+
+def test_visualize_with_another_models_weights_is_one_line(capsys, tmp_path, shipped_untouched):
+    # Before: load_state_dict's RuntimeError ("unexpected keys: anchors, backbone...") as a 25-line traceback.
+    _refused(capsys, ["visualize", "lenet5", "--layer", "1", "--weights", str(SHIPPED[1]), "-o", str(tmp_path / "v.png")],
+             "minigrad visualize", "does not hold LeNet-5 weights", "unexpected keys")
