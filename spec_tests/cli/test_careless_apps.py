@@ -74,3 +74,13 @@ def test_visualize_with_another_models_weights_is_one_line(capsys, tmp_path, shi
     # Before: load_state_dict's RuntimeError ("unexpected keys: anchors, backbone...") as a 25-line traceback.
     _refused(capsys, ["visualize", "lenet5", "--layer", "1", "--weights", str(SHIPPED[1]), "-o", str(tmp_path / "v.png")],
              "minigrad visualize", "does not hold LeNet-5 weights", "unexpected keys")
+
+
+@pytest.mark.parametrize("line", ["7 1 2 nan 5", "7 1 2 inf 5", "7 nan nan 5 5"])
+def test_yolo_eval_refuses_a_label_file_with_a_non_finite_coordinate(capsys, tmp_path, line, shipped_untouched):
+    # Before: 'nan' passed the x1 < x2 check (NaN compares False) and IoU raised a ValueError traceback.
+    from PIL import Image
+    Image.new("RGB", (64, 64)).save(tmp_path / "a.png")
+    (tmp_path / "a.txt").write_text(line + "\n")
+    _refused(capsys, ["yolo", "eval", "--data", str(tmp_path), "--out", str(tmp_path / "out")], "minigrad yolo eval",
+             "a.txt:1", "finite")
