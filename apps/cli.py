@@ -2,6 +2,7 @@
 
 import importlib
 import sys
+import warnings
 
 from apps.cli_args import Parser, run_guarded
 
@@ -36,6 +37,9 @@ def build_parser():
 
 
 def main(argv=None):
+    # numpy's "overflow/invalid value encountered" warnings are not for the user: a diverging run is reported in one
+    # line by fit.py's NaN guard (epoch, step, learning rate); without this, a dozen warning lines came before it.
+    warnings.filterwarnings("ignore", message=r"(overflow|invalid value|divide by zero) encountered", category=RuntimeWarning)
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

@@ -84,3 +84,12 @@ def test_yolo_eval_refuses_a_label_file_with_a_non_finite_coordinate(capsys, tmp
     (tmp_path / "a.txt").write_text(line + "\n")
     _refused(capsys, ["yolo", "eval", "--data", str(tmp_path), "--out", str(tmp_path / "out")], "minigrad yolo eval",
              "a.txt:1", "finite")
+
+
+def test_a_diverging_faces_run_is_one_line_and_keeps_the_weights(capsys, tmp_path, shipped_untouched):
+    # Before: a dozen numpy "overflow encountered" warning lines came before the NaN guard's one line.
+    weights = tmp_path / "faces.npz"
+    weights.write_bytes(SHIPPED[0].read_bytes())
+    _refused(capsys, ["faces", "train", "--epochs", "1", "--steps", "2", "--lr", "1e30", "--out", str(tmp_path / "run"),
+                      "--weights", str(weights)], "minigrad faces train", "nan", "learning rate")
+    assert weights.read_bytes() == SHIPPED[0].read_bytes()
