@@ -2,6 +2,7 @@
 
 import importlib
 import sys
+import warnings
 
 from apps.cli_args import Parser, run_guarded
 
@@ -37,6 +38,9 @@ def build_parser():
 
 
 def main(argv=None):
+    # numpy's "overflow/invalid value encountered" warnings are not for the user: a diverging run is reported in one
+    # line by fit.py's NaN guard (epoch, step, learning rate); without this, a dozen warning lines came before it.
+    warnings.filterwarnings("ignore", message=r"(overflow|invalid value|divide by zero) encountered", category=RuntimeWarning)
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -46,7 +50,10 @@ def main(argv=None):
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
-    code = run_guarded(args.func, args, prog=f"minigrad {args.command}", debug=args.debug)
+    # "minigrad yolo detect", not "minigrad yolo": the action of a command with actions (its parser's dest is <command>_command).
+    action = getattr(args, f"{args.command}_command", None)
+    prog = f"minigrad {args.command}" + (f" {action}" if isinstance(action, str) else "")
+    code = run_guarded(args.func, args, prog=prog, debug=args.debug)
     if code:
         from minigrad.distributed import end_job_on_failure
 

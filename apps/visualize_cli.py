@@ -53,7 +53,7 @@ def _lenet_weights(path):
     if os.path.exists(path):
         try:
             model.load_state_dict(mg.load(path))
-        except (ValueError, KeyError, OSError) as error:
+        except (ValueError, KeyError, OSError, RuntimeError) as error:  # RuntimeError: keys or shapes that do not fit
             raise CLIError(f"{path} does not hold LeNet-5 weights from `minigrad train lenet5`: {error}") from None
         return model, path
     if explicit:

@@ -62,8 +62,10 @@ def _training_options(parser):
     d = TrainConfig()
     parser.add_argument("--epochs", type=positive_int, default=d.epochs, help=f"default {d.epochs}")
     parser.add_argument("--steps", type=positive_int, default=d.steps, help=f"steps per epoch (default {d.steps})")
-    parser.add_argument("--identities", type=positive_int, default=d.identities,
-                        help=f"P: identities per batch (default {d.identities})")
+    # A triplet's negative (or a binary pair's "different") needs a second identity in the batch: with one, the loss
+    # has nothing to push apart, and a run would "finish" and replace the shipped encoder with an untrained one.
+    parser.add_argument("--identities", type=int_at_least(2), default=d.identities,
+                        help=f"P: identities per batch, >= 2 (default {d.identities})")
     parser.add_argument("--views", type=int_at_least(2), default=d.views, help=f"K: views per identity (default {d.views})")
     parser.add_argument("--lr", type=positive_float, default=d.lr, help=f"peak learning rate (default {d.lr})")
     parser.add_argument("--margin", type=positive_float, default=d.margin, help=f"alpha (default {d.margin})")

@@ -4,7 +4,7 @@ import argparse
 import os
 import time
 
-from apps.cli_args import CLIError, nonnegative_float, nonnegative_int, output_file, positive_float, positive_int
+from apps.cli_args import CLIError, int_between, nonnegative_float, nonnegative_int, output_file, positive_float, positive_int
 
 from . import pictures
 from .transfer import GATYS_STYLE_LAYERS, Settings
@@ -33,7 +33,9 @@ def register(subparsers):
     p.add_argument("-o", "--output", type=output_file, default="style.png", help="result PNG (default: %(default)s)")
     p.add_argument("--example", action="store_true",
                    help="use scikit-image's bundled pictures (offline); default astronaut in the style of gravel")
-    p.add_argument("--size", type=positive_int, default=256, help="longer side of the result, pixels (default: %(default)s)")
+    # Capped: VGG-16's activations grow with the square of the side (--size 100000 ran for minutes before failing).
+    p.add_argument("--size", type=int_between(16, 2048), default=256,
+                   help="longer side of the result, 16 to 2048 pixels (default: %(default)s)")
     p.add_argument("--steps", type=positive_int, default=Settings.steps,
                    help="evaluations of J (L-BFGS) or Adam steps (default: %(default)s)")
     p.add_argument("--optimizer", choices=["lbfgs", "adam"], default="lbfgs", help="(default: %(default)s)")
@@ -96,7 +98,7 @@ def run(args):
     try:
         settings.check()
     except ValueError as error:
-        raise CLIError(str(error)) from None
+        raise CLIError(str(error).replace("style_weights", "--style-weights")) from None
     content, style, names = _pictures(args)
     features = _features(args.random_features, args.seed)
     try:

@@ -157,7 +157,12 @@ def _anchors(args):
     from apps.yolo.model import INPUT_SIZE
     from apps.yolo.train import training_anchors
 
-    anchors, mean_iou, shapes = training_anchors(args.k, args.seed, n=args.scenes)
+    try:
+        anchors, mean_iou, shapes = training_anchors(args.k, args.seed, n=args.scenes)
+    except ValueError as error:
+        # k-means needs at least k boxes: name the options, not the formula's argument.
+        raise CLIError(f"-k {args.k} is more than the boxes in --scenes {args.scenes} ({error}); "
+                       f"lower -k or raise --scenes") from None
     print(f"{args.k} anchors from {len(shapes)} boxes of {args.scenes} training scenes (mean IoU {mean_iou:.3f}):")
     for h, w in anchors * INPUT_SIZE:
         print(f"  b_h {h:5.1f} px   b_w {w:5.1f} px")

@@ -228,9 +228,11 @@ def read_box_file(path, n_classes=len(CLASS_NAMES)):
                 label, coords = int(parts[0]), [float(v) for v in parts[1:]]
             except ValueError:
                 raise ValueError(f"{path}:{number}: expected 'class_id x1 y1 x2 y2', got {line!r}") from None
-            if len(coords) != 4 or not 0 <= label < n_classes or coords[2] <= coords[0] or coords[3] <= coords[1]:
-                raise ValueError(f"{path}:{number}: expected 'class_id x1 y1 x2 y2' with class in 0..{n_classes - 1} "
-                                 f"and x1 < x2, y1 < y2, got {line!r}")
+            # not (x1 < x2): a NaN compares False both ways, so "x2 <= x1" alone would let 'nan' through.
+            if (len(coords) != 4 or not 0 <= label < n_classes or not np.all(np.isfinite(coords))
+                    or not (coords[0] < coords[2] and coords[1] < coords[3])):
+                raise ValueError(f"{path}:{number}: expected 'class_id x1 y1 x2 y2' with class in 0..{n_classes - 1}, "
+                                 f"finite coordinates and x1 < x2, y1 < y2, got {line!r}")
             boxes.append(coords)
             classes.append(label)
     return np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(classes, np.int64)

