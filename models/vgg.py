@@ -52,6 +52,18 @@ def feature_names(config):
     return names
 
 
+def vgg_features(config, in_channels=3):
+    """VGG's convolutional trunk (torchvision's ``features`` indices): 3x3 same convs + ReLU, 2x2 max pools at "M"."""
+    layers, in_c = [], in_channels
+    for v in config:
+        if v == "M":
+            layers.append(nn.MaxPool2d(2, 2))
+        else:
+            layers += [nn.Conv2d(in_c, v, 3, padding=1), nn.ReLU()]
+            in_c = v
+    return nn.Sequential(*layers)
+
+
 class VGG(nn.Module):
     """A VGG network from a configuration list (torchvision's layout and key names).
 
@@ -72,15 +84,9 @@ class VGG(nn.Module):
     def __init__(self, config, num_classes=1000, dropout=0.5, name="vgg"):
         super().__init__()
         self.name = name
-        layers, in_c = [], self.input_channels
-        for v in config:
-            if v == "M":
-                layers.append(nn.MaxPool2d(2, 2))
-            else:
-                layers += [nn.Conv2d(in_c, v, 3, padding=1), nn.ReLU()]
-                in_c = v
         self.min_input_size = 2 ** config.count("M")
-        self.features = nn.Sequential(*layers)
+        self.features = vgg_features(config, self.input_channels)
+        in_c = [v for v in config if v != "M"][-1]
         self.avgpool = nn.AdaptiveAvgPool2d((7, 7))
         self.flatten = nn.Flatten()
         self.classifier = nn.Sequential(

@@ -57,17 +57,10 @@ def vgg16_features():
     (its message names the install command) when there is none.
     """
     from models import weights
-    from models.vgg import VGG16_CONFIG, feature_names
+    from models.vgg import VGG16_CONFIG, feature_names, vgg_features
 
     state = weights.load_features("vgg16")            # fails before any work when not installed
-    layers, in_c = [], 3
-    for v in VGG16_CONFIG:
-        if v == "M":
-            layers.append(nn.MaxPool2d(2, 2))
-        else:
-            layers += [nn.Conv2d(in_c, v, 3, padding=1), nn.ReLU()]
-            in_c = v
-    trunk = nn.Sequential(*layers)
+    trunk = vgg_features(VGG16_CONFIG)
     trunk.load_state_dict({key[len("features."):]: value for key, value in state.items()})
 
     def preprocess(image):
