@@ -113,43 +113,43 @@ def _col2im(gcols, n0, gx, f_h, f_w, s_h, s_w, p_t, p_l):
 def forward_im2col(x, w2, y3, h_o, w_o, geo):
     """y3 (m, n_c', n_H' n_W') = W2 (n_c', K) @ im2col(x), a batch chunk at a time."""
     n_img, rows, c_out, pix = x.shape[0], w2.shape[1], w2.shape[0], h_o * w_o
-    ws = Workspace(x.dtype)
-    n_b = chunk((rows + c_out) * pix * x.itemsize, n_img)
-    for n0 in range(0, n_img, n_b):
-        m = min(n_b, n_img - n0)
-        cols = ws.get("cols", (rows, m, h_o, w_o))
-        _im2col(x, n0, cols, *geo)
-        if m == 1:
-            _mm(w2, cols.reshape(rows, pix), y3[n0])
-        else:
-            out = ws.get("out", (c_out, m, pix))
-            _mm(w2, cols.reshape(rows, m * pix), out.reshape(c_out, m * pix))
-            y3[n0:n0 + m] = out.transpose(1, 0, 2)
+    with Workspace(x.dtype) as ws:
+        n_b = chunk((rows + c_out) * pix * x.itemsize, n_img)
+        for n0 in range(0, n_img, n_b):
+            m = min(n_b, n_img - n0)
+            cols = ws.get("cols", (rows, m, h_o, w_o))
+            _im2col(x, n0, cols, *geo)
+            if m == 1:
+                _mm(w2, cols.reshape(rows, pix), y3[n0])
+            else:
+                out = ws.get("out", (c_out, m, pix))
+                _mm(w2, cols.reshape(rows, m * pix), out.reshape(c_out, m * pix))
+                y3[n0:n0 + m] = out.transpose(1, 0, 2)
 
 
 def backward_im2col(x, w2, gy3, gx, gw2, h_o, w_o, geo):
     """Fills gx (if not None) by col2im(W^T @ dy) and gw2 (if not None) with dy @ cols^T."""
     need_x, need_w = gx is not None, gw2 is not None
     n_img, rows, c_out, pix = x.shape[0], w2.shape[1], w2.shape[0], h_o * w_o
-    ws = Workspace(x.dtype)
-    per_image = ((need_w + need_x) * rows + c_out) * pix * x.itemsize
-    n_b = chunk(per_image, n_img)
-    for n0 in range(0, n_img, n_b):
-        m = min(n_b, n_img - n0)
-        if m == 1:
-            gy_t = gy3[n0]
-        else:
-            gy_t = ws.get("gy_t", (c_out, m, pix))
-            gy_t[...] = gy3[n0:n0 + m].transpose(1, 0, 2)
-        gy_t = gy_t.reshape(c_out, m * pix)
-        if need_w:
-            cols = ws.get("cols", (rows, m, h_o, w_o))
-            _im2col(x, n0, cols, *geo)
-            tmp = gw2 if n0 == 0 else ws.get("gw", gw2.shape)
-            _mm(gy_t, cols.reshape(rows, m * pix).T, tmp)
-            if n0:
-                gw2 += tmp
-        if need_x:
-            gcols = ws.get("gcols", (rows, m, h_o, w_o))
-            _mm(w2.T, gy_t, gcols.reshape(rows, m * pix))
-            _col2im(gcols, n0, gx, *geo)
+    with Workspace(x.dtype) as ws:
+        per_image = ((need_w + need_x) * rows + c_out) * pix * x.itemsize
+        n_b = chunk(per_image, n_img)
+        for n0 in range(0, n_img, n_b):
+            m = min(n_b, n_img - n0)
+            if m == 1:
+                gy_t = gy3[n0]
+            else:
+                gy_t = ws.get("gy_t", (c_out, m, pix))
+                gy_t[...] = gy3[n0:n0 + m].transpose(1, 0, 2)
+            gy_t = gy_t.reshape(c_out, m * pix)
+            if need_w:
+                cols = ws.get("cols", (rows, m, h_o, w_o))
+                _im2col(x, n0, cols, *geo)
+                tmp = gw2 if n0 == 0 else ws.get("gw", gw2.shape)
+                _mm(gy_t, cols.reshape(rows, m * pix).T, tmp)
+                if n0:
+                    gw2 += tmp
+            if need_x:
+                gcols = ws.get("gcols", (rows, m, h_o, w_o))
+                _mm(w2.T, gy_t, gcols.reshape(rows, m * pix))
+                _col2im(gcols, n0, gx, *geo)

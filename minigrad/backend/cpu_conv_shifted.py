@@ -77,14 +77,14 @@ def forward_shifted(x, w, y, padding):
     n_img = x.shape[0]
     grid = _Padded(x.shape, f_h, f_w, padding)
     w_all = np.ascontiguousarray(w.transpose(2, 3, 0, 1)).reshape(f_h * f_w * c_out, n_ch)
-    ws = Workspace(x.dtype)
-    n_b = chunk((n_ch + f_h * f_w * c_out) * grid.plane * x.itemsize, n_img)
-    for n0 in range(0, n_img, n_b):
-        m = min(n_b, n_img - n0)
-        xp = grid.fill(ws, "xp", x, n0, m, padding[0], padding[2])
-        z = ws.get("z", (w_all.shape[0], xp.shape[1]))
-        _mm(w_all, xp, z)
-        _shift_add(z, n0, m, y, f_h, f_w, grid.w_p, grid.plane)
+    with Workspace(x.dtype) as ws:
+        n_b = chunk((n_ch + f_h * f_w * c_out) * grid.plane * x.itemsize, n_img)
+        for n0 in range(0, n_img, n_b):
+            m = min(n_b, n_img - n0)
+            xp = grid.fill(ws, "xp", x, n0, m, padding[0], padding[2])
+            z = ws.get("z", (w_all.shape[0], xp.shape[1]))
+            _mm(w_all, xp, z)
+            _shift_add(z, n0, m, y, f_h, f_w, grid.w_p, grid.plane)
 
 
 def weight_grad_shifted(gy, x, w, padding):
@@ -94,15 +94,15 @@ def weight_grad_shifted(gy, x, w, padding):
     grid = _Padded(x.shape, f_h, f_w, padding)
     gw = np.empty((f_h * f_w, c_out, n_ch), x.dtype)
     tmp = np.empty((c_out, n_ch), x.dtype)
-    ws = Workspace(x.dtype)
-    n_b = chunk((n_ch + c_out) * grid.plane * x.itemsize, n_img)
-    for n0 in range(0, n_img, n_b):
-        m = min(n_b, n_img - n0)
-        xp = grid.fill(ws, "xp", x, n0, m, padding[0], padding[2])
-        gp = grid.fill(ws, "gp", gy, n0, m, 0, 0)
-        cols = m * grid.plane
-        for r, off in enumerate(grid.offsets):
-            _mm(gp[:, :cols], xp[:, off:off + cols].T, gw[r] if n0 == 0 else tmp)
-            if n0:
-                gw[r] += tmp
-    return np.ascontiguousarray(gw.reshape(f_h, f_w, c_out, n_ch).transpose(2, 3, 0, 1))
+    with Workspace(x.dtype) as ws:
+        n_b = chunk((n_ch + c_out) * grid.plane * x.itemsize, n_img)
+        for n0 in range(0, n_img, n_b):
+            m = min(n_b, n_img - n0)
+            xp = grid.fill(ws, "xp", x, n0, m, padding[0], padding[2])
+            gp = grid.fill(ws, "gp", gy, n0, m, 0, 0)
+            cols = m * grid.plane
+            for r, off in enumerate(grid.offsets):
+                _mm(gp[:, :cols], xp[:, off:off + cols].T, gw[r] if n0 == 0 else tmp)
+                if n0:
+                    gw[r] += tmp
+        return np.ascontiguousarray(gw.reshape(f_h, f_w, c_out, n_ch).transpose(2, 3, 0, 1))

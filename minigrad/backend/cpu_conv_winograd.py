@@ -147,20 +147,20 @@ def forward_winograd(x, w, y, padding):
     tiles = t_h * t_w
     u = _filter_transform(w)
     parts = max(1, min(16, numba.get_num_threads()))
-    ws = Workspace(x.dtype)
-    n_b = chunk(16 * (n_ch + c_out) * tiles * x.itemsize, n_img)
-    for n0 in range(0, n_img, n_b):
-        nb = min(n_b, n_img - n0)
-        v = ws.get("v", (16, n_ch, nb * tiles))
-        m = ws.get("m", (16, c_out, nb * tiles))
-        _input_tiles(x, n0, nb, v, t_h, t_w, padding[0], padding[2])
+    with Workspace(x.dtype) as ws:
+        n_b = chunk(16 * (n_ch + c_out) * tiles * x.itemsize, n_img)
+        for n0 in range(0, n_img, n_b):
+            nb = min(n_b, n_img - n0)
+            v = ws.get("v", (16, n_ch, nb * tiles))
+            m = ws.get("m", (16, c_out, nb * tiles))
+            _input_tiles(x, n0, nb, v, t_h, t_w, padding[0], padding[2])
 
-        def gemms(p):
-            # Worker p owns the products M[e] of positions e in its share of the 16.
-            for e in range(16 * p // parts, 16 * (p + 1) // parts):
-                np.matmul(u[e], v[e], out=m[e])
-        run_parts(gemms, parts)
-        _output_tiles(m, n0, nb, y, t_h, t_w)
+            def gemms(p):
+                # Worker p owns the products M[e] of positions e in its share of the 16.
+                for e in range(16 * p // parts, 16 * (p + 1) // parts):
+                    np.matmul(u[e], v[e], out=m[e])
+            run_parts(gemms, parts)
+            _output_tiles(m, n0, nb, y, t_h, t_w)
 
 
 def weight_grad_winograd(gy, x, w_shape, padding):
@@ -175,21 +175,21 @@ def weight_grad_winograd(gy, x, w_shape, padding):
     tiles = t_h * t_w
     parts = max(1, min(16, numba.get_num_threads()))
     du = np.zeros((16, c_out, n_ch), x.dtype)
-    ws = Workspace(x.dtype)
-    n_b = chunk(16 * (n_ch + c_out) * tiles * x.itemsize, n_img)
-    for n0 in range(0, n_img, n_b):
-        nb = min(n_b, n_img - n0)
-        v = ws.get("v", (16, n_ch, nb * tiles))
-        dm = ws.get("dm", (16, c_out, nb * tiles))
-        _input_tiles(x, n0, nb, v, t_h, t_w, padding[0], padding[2])
-        _grad_tiles(gy, n0, nb, dm, t_h, t_w)
+    with Workspace(x.dtype) as ws:
+        n_b = chunk(16 * (n_ch + c_out) * tiles * x.itemsize, n_img)
+        for n0 in range(0, n_img, n_b):
+            nb = min(n_b, n_img - n0)
+            v = ws.get("v", (16, n_ch, nb * tiles))
+            dm = ws.get("dm", (16, c_out, nb * tiles))
+            _input_tiles(x, n0, nb, v, t_h, t_w, padding[0], padding[2])
+            _grad_tiles(gy, n0, nb, dm, t_h, t_w)
 
-        def gemms(p):
-            # Worker p owns dU[e] of positions e in its share of the 16.
-            tmp = np.empty((c_out, n_ch), x.dtype)
-            for e in range(16 * p // parts, 16 * (p + 1) // parts):
-                np.matmul(dm[e], v[e].T, out=tmp)
-                du[e] += tmp
-        run_parts(gemms, parts)
-    g = _G.astype(x.dtype)
-    return np.ascontiguousarray(np.einsum("ui,uqkc,qj->kcij", g, du.reshape(4, 4, c_out, n_ch), g))
+            def gemms(p):
+                # Worker p owns dU[e] of positions e in its share of the 16.
+                tmp = np.empty((c_out, n_ch), x.dtype)
+                for e in range(16 * p // parts, 16 * (p + 1) // parts):
+                    np.matmul(dm[e], v[e].T, out=tmp)
+                    du[e] += tmp
+            run_parts(gemms, parts)
+        g = _G.astype(x.dtype)
+        return np.ascontiguousarray(np.einsum("ui,uqkc,qj->kcij", g, du.reshape(4, 4, c_out, n_ch), g))
