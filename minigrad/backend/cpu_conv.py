@@ -5,7 +5,8 @@ padding p and stride s give an output of floor((n + 2p - f) / s) + 1 pixels per
 side (here the padding may differ per side, so 2p becomes p_top + p_bottom).
 
 Path selection, in this order (each path's file says what each thread owns):
-- pointwise (1 x 1, stride 1, no padding): x already is its own im2col; one GEMM per image.
+- pointwise (``cpu_conv_pointwise``; 1 x 1, stride 1, no padding): x already is its own
+  im2col; one GEMM per image, the images shared out over the threads.
 - Winograd F(2x2, 3x3) (``cpu_conv_winograd``; 3 x 3, stride 1, >= 16 channels in and
   out): 2.25x fewer multiplies than any GEMM path, for the forward pass, dx and dW.
 - shift-add (``cpu_conv_shifted``; stride 1, n_c' <= n_c): GEMMs on the padded input itself.
@@ -20,10 +21,11 @@ import numpy as np
 
 from ..sizes import output_size
 from .cpu_conv_im2col import backward_im2col, forward_im2col
+from .cpu_conv_pointwise import backward_pointwise, forward_pointwise, is_pointwise
 from .cpu_conv_per_image import backward_groups, forward_groups, per_image_parts
 from .cpu_conv_shifted import forward_shifted, shifted_is_cheaper, weight_grad_shifted
 from .cpu_conv_winograd import forward_winograd, weight_grad_winograd, winograd_applies
-from .threads import kernel_call, matmul as _mm
+from .threads import kernel_call
 
 
 def _geometry(x, w, stride, padding):
@@ -35,11 +37,6 @@ def _geometry(x, w, stride, padding):
     h_o = output_size(height, f_h, (p_t, p_b), s_h)
     w_o = output_size(width, f_w, (p_l, p_r), s_w)
     return n_img, c_out, n_ch * f_h * f_w, h_o, w_o, (f_h, f_w, s_h, s_w, p_t, p_l)
-
-
-def _is_pointwise(w, stride, padding):
-    """1 x 1 filter, stride 1, no padding: the input already is its own im2col."""
-    return w.shape[2] == 1 and w.shape[3] == 1 and tuple(stride) == (1, 1) and not any(padding)
 
 
 def _transposed_is_cheaper(w, stride, padding):
@@ -89,10 +86,8 @@ def _forward(x, w, b, stride, padding):
     w2 = w.reshape(c_out, rows)
     y = np.empty((n_img, c_out, h_o, w_o), x.dtype)
     y3 = y.reshape(n_img, c_out, h_o * w_o)
-    if _is_pointwise(w, stride, padding):
-        x3 = x.reshape(n_img, rows, h_o * w_o)
-        for n in range(n_img):
-            _mm(w2, x3[n], y3[n])
+    if is_pointwise(w, stride, padding):
+        forward_pointwise(x, w2, y3)
     elif winograd_applies(w, stride):
         forward_winograd(x, w, y, padding)
     elif shifted_is_cheaper(w, stride):
@@ -130,16 +125,10 @@ def _backward(grad_y, x, w, stride, padding, needs):
     gw_todo = np.zeros((c_out, rows), x.dtype) if need_w else None
     if not (need_x or need_w):
         pass  # both came from the transposed conv and the shift-add path
-    elif _is_pointwise(w, stride, padding):
-        x3 = x.reshape(n_img, rows, pix)
-        tmp = np.empty((c_out, rows), x.dtype)
-        for n in range(n_img):
-            if need_x:
-                _mm(w2.T, gy3[n], gx_todo[n].reshape(rows, pix))
-            if need_w:
-                _mm(gy3[n], x3[n].T, gw_todo if n == 0 else tmp)
-                if n:
-                    gw_todo += tmp
+    elif is_pointwise(w, stride, padding):
+        gw_sum = backward_pointwise(x, w2, gy3, gx_todo, need_w)
+        if need_w:
+            gw_todo = gw_sum
     elif per_image_parts(x, w, stride, padding):
         gx_out = gx_todo if need_x else np.empty((0,) + x.shape[1:], x.dtype)
         gw_sum = backward_groups(x, w2, gy3, gx_out, need_x, need_w, h_o, w_o,

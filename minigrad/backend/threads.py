@@ -47,6 +47,9 @@ def _workers():
     return max(1, numba.get_num_threads())
 
 
+worker_count = _workers
+
+
 def _blas_controllers():
     if _state["blas"] is None:
         from threadpoolctl import ThreadpoolController

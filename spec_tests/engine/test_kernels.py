@@ -159,6 +159,17 @@ def test_conv2d_large_enough_for_the_parallel_kernels(x_shape, w_shape, stride, 
     _check_conv(x_shape, w_shape, stride, pad, np.float32, seed=2)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("x_shape, c_out", [
+    ((5, 32, 24, 23), 48),   # images shared out over the threads (odd count, odd sizes)
+    ((1, 64, 40, 40), 24),   # one image: its GEMMs split into blocks instead
+])
+def test_conv2d_pointwise_parallel(x_shape, c_out, dtype):
+    n_img = x_shape[0]
+    assert n_img * c_out * x_shape[1] * x_shape[2] * x_shape[3] >= 1 << 20  # enough to use the workers
+    _check_conv(x_shape, (c_out, x_shape[1], 1, 1), (1, 1), (0, 0, 0, 0), dtype, seed=5)
+
+
 def test_conv2d_chunks_the_batch_and_reuses_buffers(monkeypatch):
     # A tiny cap forces one image per chunk for some calls and uneven chunks for others.
     for cap in (1, 3000, 7000):
