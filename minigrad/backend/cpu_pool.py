@@ -11,13 +11,15 @@ the same as padding with -inf, for average pooling the divisor stays f_h * f_w
 input (f == s, p == 0, n divisible by f) the windows are disjoint and in range, so the
 fast-path kernels skip clipping (and zeroing, for the average's gradient); the
 clipped-window kernels are the general path.
+
+Pooling calls no BLAS, so unlike conv it runs outside ``threads.kernel_call`` (whose
+thread-count switching cost about 18 us per call, a fifth of a small pool's time).
 """
 
 import numpy as np
 from numba import njit, prange
 
 from ..sizes import output_size
-from .threads import kernel_call
 
 
 @njit(cache=True)
@@ -103,6 +105,15 @@ def _avg_backward(gy, f_h, f_w, s_h, s_w, p_h, p_w, gx):
                         gx[t, h0 + i, w0 + j] += g
 
 
+@njit(inline="always")
+def _take_if_larger(v, best, where, at):
+    """The window scan's step: a strict '>' keeps the first maximum (PyTorch's tie
+    rule); a NaN wins once and then sticks, as in PyTorch."""
+    if v > best or (v != v and best == best):
+        return v, at
+    return best, where
+
+
 @njit(parallel=True, cache=True)
 def _max_forward_tiled(x, f_h, f_w, y, arg):
     planes, h_o, w_o = y.shape
@@ -110,17 +121,26 @@ def _max_forward_tiled(x, f_h, f_w, y, arg):
     # Each thread owns whole output planes; windows are disjoint and in range.
     for t in prange(planes):
         for oh in range(h_o):
+            h0 = oh * f_h
+            if f_h == 2 and f_w == 2:
+                # The common 2 x 2 window, unrolled: two input rows per output row.
+                for ow in range(w_o):
+                    w0 = 2 * ow
+                    at = h0 * width + w0
+                    best, where = x[t, h0, w0], at
+                    best, where = _take_if_larger(x[t, h0, w0 + 1], best, where, at + 1)
+                    best, where = _take_if_larger(x[t, h0 + 1, w0], best, where, at + width)
+                    best, where = _take_if_larger(x[t, h0 + 1, w0 + 1], best, where, at + width + 1)
+                    y[t, oh, ow] = best
+                    arg[t, oh, ow] = where
+                continue
             for ow in range(w_o):
-                h0 = oh * f_h
                 w0 = ow * f_w
                 best = x[t, h0, w0]
                 where = h0 * width + w0
                 for i in range(f_h):
                     for j in range(f_w):
-                        v = x[t, h0 + i, w0 + j]
-                        if v > best or (v != v and best == best):
-                            best = v
-                            where = (h0 + i) * width + w0 + j
+                        best, where = _take_if_larger(x[t, h0 + i, w0 + j], best, where, (h0 + i) * width + w0 + j)
                 y[t, oh, ow] = best
                 arg[t, oh, ow] = where
 
@@ -189,15 +209,16 @@ def max_pool2d_forward(x, kernel, stride, padding):
     x = np.ascontiguousarray(x)
     planes, geo, out_shape = _geometry(x.shape, kernel, stride, padding)
     y = np.empty(out_shape, x.dtype)
-    arg = np.empty(out_shape, np.int64)
+    # The flat index fits 32 bits unless a plane has 2^31 pixels: half the memory
+    # traffic of int64 in the forward pass and again in the backward pass.
+    arg = np.empty(out_shape, np.int32 if x.shape[2] * x.shape[3] < 2**31 else np.int64)
     x3 = x.reshape(planes, x.shape[2], x.shape[3])
     y3 = y.reshape(planes, out_shape[2], out_shape[3])
     a3 = arg.reshape(y3.shape)
-    with kernel_call():
-        if _tiles(x.shape, *geo):
-            _max_forward_tiled(x3, geo[0], geo[1], y3, a3)
-        else:
-            _max_forward(x3, *geo, y3, a3)
+    if _tiles(x.shape, *geo):
+        _max_forward_tiled(x3, geo[0], geo[1], y3, a3)
+    else:
+        _max_forward(x3, *geo, y3, a3)
     return y, arg
 
 
@@ -205,16 +226,15 @@ def max_pool2d_backward(grad_y, argmax, x_shape, kernel, stride, padding):
     """dx: each output's gradient goes to its argmax only, summed where windows overlap."""
     n, c, height, width = x_shape
     gy = np.ascontiguousarray(grad_y)
-    arg = np.ascontiguousarray(argmax, dtype=np.int64)
+    arg = np.ascontiguousarray(argmax)
     planes, geo, out_shape = _geometry(x_shape, kernel, stride, padding)
-    with kernel_call():
-        if _tiles(x_shape, *geo):
-            gx = np.empty((planes, height * width), gy.dtype)
-            _max_backward_tiled(gy.reshape(planes, out_shape[2], out_shape[3]),
-                                arg.reshape(planes, out_shape[2], out_shape[3]), geo[0], geo[0] * width, gx)
-        else:
-            gx = np.zeros((planes, height * width), gy.dtype)
-            _max_backward(gy.reshape(planes, -1), arg.reshape(planes, -1), gx)
+    if _tiles(x_shape, *geo):
+        gx = np.empty((planes, height * width), gy.dtype)
+        _max_backward_tiled(gy.reshape(planes, out_shape[2], out_shape[3]),
+                            arg.reshape(planes, out_shape[2], out_shape[3]), geo[0], geo[0] * width, gx)
+    else:
+        gx = np.zeros((planes, height * width), gy.dtype)
+        _max_backward(gy.reshape(planes, -1), arg.reshape(planes, -1), gx)
     return gx.reshape(x_shape)
 
 
@@ -225,11 +245,10 @@ def avg_pool2d_forward(x, kernel, stride, padding):
     y = np.empty(out_shape, x.dtype)
     x3 = x.reshape(planes, x.shape[2], x.shape[3])
     y3 = y.reshape(planes, out_shape[2], out_shape[3])
-    with kernel_call():
-        if _tiles(x.shape, *geo):
-            _avg_forward_tiled(x3, geo[0], geo[1], y3)
-        else:
-            _avg_forward(x3, *geo, y3)
+    if _tiles(x.shape, *geo):
+        _avg_forward_tiled(x3, geo[0], geo[1], y3)
+    else:
+        _avg_forward(x3, *geo, y3)
     return y
 
 
@@ -240,9 +259,8 @@ def avg_pool2d_backward(grad_y, x_shape, kernel, stride, padding):
     n, c, height, width = x_shape
     gx = np.empty((planes, height, width), gy.dtype)
     gy3 = gy.reshape(planes, out_shape[2], out_shape[3])
-    with kernel_call():
-        if _tiles(x_shape, *geo):
-            _avg_backward_tiled(gy3, geo[0], geo[1], gx)
-        else:
-            _avg_backward(gy3, *geo, gx)
+    if _tiles(x_shape, *geo):
+        _avg_backward_tiled(gy3, geo[0], geo[1], gx)
+    else:
+        _avg_backward(gy3, *geo, gx)
     return gx.reshape(x_shape)
