@@ -20,6 +20,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+from numba import njit, prange
 
 # Below this many multiply-adds (about a millisecond on one core) a single one-thread
 # GEMM beats handing blocks to the pool, whose threads may wait for a core under load.
@@ -79,12 +80,34 @@ def kernel_call():
                 c.set_num_threads(n)
 
 
+# Tall enough outputs are split into row blocks inside a Numba parallel loop (np.dot
+# there calls BLAS through scipy) rather than on the Python pool below: measured on
+# 2 cores, right after a Numba kernel (im2col, a Winograd transform) the pool's GEMMs
+# ran at 60-75 GFLOP/s against 100-120 alone, as if both pool threads had landed on
+# one core, while Numba's own workers kept 100-120. Below this many rows per worker
+# the row blocks are too thin for BLAS and the pool's column blocks win.
+_NUMBA_ROWS_PER_PART = 64
+
+
+@njit(parallel=True, cache=True)
+def _gemm_row_blocks(a, b, out, parts):
+    m = out.shape[0]
+    # Each thread owns a block of out's rows.
+    for p in prange(parts):
+        lo, hi = m * p // parts, m * (p + 1) // parts
+        np.dot(a[lo:hi], b, out[lo:hi])
+
+
 def matmul(a, b, out):
     """out = a @ b (2-D), as one single-threaded BLAS call per worker on disjoint blocks."""
     m, n = out.shape
     parts = _workers()
     if parts == 1 or m * n * a.shape[1] < _SPLIT_MIN_MACS:
         return np.matmul(a, b, out=out)
+    if (m >= parts * _NUMBA_ROWS_PER_PART and a.flags.c_contiguous and out.flags.c_contiguous
+            and (b.flags.c_contiguous or b.flags.f_contiguous) and a.dtype == b.dtype == out.dtype):
+        _gemm_row_blocks(a, b, out, parts)
+        return out
     pool = _state["pools"].get(parts)
     if pool is None:
         pool = _state["pools"][parts] = ThreadPoolExecutor(parts - 1, thread_name_prefix="minigrad-gemm")
