@@ -304,3 +304,26 @@ def test_kernel_call_restores_blas_threads_and_describe_reports():
     assert all(n == 1 for n in inside) and counts() == before
     info = describe_threads()
     assert info["numba_threads"] >= 1 and "thread_pools" in info and "numba_threading_layer" in info
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kernel, stride, pad", [((2, 2), (2, 2), (0, 0)), ((3, 3), (3, 3), (0, 0)),
+                                                 ((2, 2), (1, 1), (1, 1))])
+def test_max_pool2d_nan_wins_first_as_in_pytorch(kernel, stride, pad, dtype):
+    """A NaN in a window is its maximum (the first NaN, in row-major order), on the tiled
+    (branch-free) kernels and the clipped-window ones alike."""
+    rng = np.random.default_rng(7)
+    x = rng.integers(0, 3, (2, 3, 6, 6)).astype(dtype)
+    x[rng.random(x.shape) < 0.15] = np.nan
+    y, arg = cpu_pool.max_pool2d_forward(x, kernel, stride, pad)
+    xp = np.pad(x, ((0, 0), (0, 0), (pad[0],) * 2, (pad[1],) * 2), constant_values=-np.inf)
+    for n, c, oh, ow in np.ndindex(*y.shape):
+        best, where = None, None
+        for i in range(kernel[0]):
+            for j in range(kernel[1]):
+                h, w = oh * stride[0] + i, ow * stride[1] + j
+                v = xp[n, c, h, w]
+                if best is None or v > best or (np.isnan(v) and not np.isnan(best)):
+                    best, where = v, (h - pad[0]) * x.shape[3] + (w - pad[1])
+        assert (np.isnan(best) and np.isnan(y[n, c, oh, ow])) or best == y[n, c, oh, ow]
+        assert arg[n, c, oh, ow] == where
