@@ -8,6 +8,7 @@ in one place, and frees each node's saved arrays once they have been used.
 """
 
 import functools
+import operator
 
 from .backend import _loaded, get_backend
 
@@ -127,13 +128,14 @@ class Function:
         for t in tensors:
             if t.device != device:
                 _raise_mixed_devices(cls.op_name(), tensors)
-        ctx = cls(_loaded.get(device) or get_backend(device), device)
+        ctx = _new(cls)  # no __init__ call: Function's only sets the two attributes below
+        ctx.xp, ctx.device = _loaded.get(device) or get_backend(device), device
         out = ctx.forward(*raw, **kwargs)
-        result = Tensor.__new__(Tensor)
+        result = _new(Tensor)
         result.data, result.device, result.grad, result._ctx = out, device, None, None
         result._retains_grad = result.requires_grad = False
         if _grad_enabled:
-            needs = tuple([t.requires_grad for t in tensors])
+            needs = tuple(map(_requires_grad, tensors))
             if True in needs:
                 result.requires_grad = True  # a float output: the op produced it from float inputs
                 ctx.parents = tuple(tensors)
@@ -143,6 +145,8 @@ class Function:
 
 
 _TENSOR = []
+_new = object.__new__
+_requires_grad = operator.attrgetter("requires_grad")
 
 
 def _tensor_class():

@@ -221,6 +221,12 @@ def _check_broadcast(op, a, b):
 
 def _binary(function):
     def op(a, b):
+        # Two tensors of one dtype and shape (most calls) need no promotion and no
+        # broadcast check: straight to apply, a third off a 4 x 4 add's overhead.
+        if isinstance(a, Tensor) and isinstance(b, Tensor):
+            da, db = a.data, b.data
+            if da.dtype == db.dtype and da.shape == db.shape:
+                return function.apply(a, b)
         a, b = promote_pair(a, b)
         _check_broadcast(function.op_name(), a, b)
         return function.apply(a, b)
