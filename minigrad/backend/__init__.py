@@ -61,7 +61,7 @@ import importlib
 CONTRACT = (
     "asarray", "to_numpy", "zeros", "ones", "full", "uniform", "normal", "astype", "copy",
     "add", "subtract", "multiply", "divide", "power", "maximum", "minimum",
-    "negative", "exp", "log", "sqrt", "abs", "sign", "tanh", "sigmoid",
+    "negative", "exp", "log", "sqrt", "abs", "sign", "tanh", "sigmoid", "tanh_backward", "sigmoid_backward",
     "greater", "greater_equal", "less", "less_equal", "equal", "not_equal", "where",
     "sum", "max", "argmax", "sum_to_shape",
     "reshape", "transpose", "broadcast_to", "getitem", "index_put_zeros", "concatenate", "stack",

@@ -10,6 +10,7 @@ from .threads import configure_threads, describe_threads, kernel_call  # noqa: F
 
 configure_threads()
 
+from .cpu_activation import sigmoid_backward, tanh_backward  # noqa: E402,F401
 from .cpu_conv import conv2d_backward, conv2d_forward  # noqa: E402,F401
 from .cpu_pool import (  # noqa: E402,F401
     avg_pool2d_backward,

@@ -147,6 +147,17 @@ def _sigmoid(a):
     return e / (1.0 + e)
 
 
+@cuda.jit(device=True, inline=True)
+def _tanh_grad(g, y):
+    return g - g * (y * y)
+
+
+@cuda.jit(device=True, inline=True)
+def _sigmoid_grad(g, y):
+    gy = g * y
+    return gy - gy * y
+
+
 # ----------------------------------------------------------------- kernel factories
 _kernels = {}
 
@@ -268,6 +279,8 @@ def abs(a): return _unary(_abs, a)  # noqa: A001 - the contract's name
 def sign(a): return _unary(_sign, a)
 def tanh(a): return _unary(_tanh, a, _float_dtype(a))
 def sigmoid(a): return _unary(_sigmoid, a, _float_dtype(a))
+def tanh_backward(grad, out): return _binary(_tanh_grad, grad, out)
+def sigmoid_backward(grad, out): return _binary(_sigmoid_grad, grad, out)
 
 
 def where(cond, a, b):

@@ -330,3 +330,11 @@ def test_avg_pool_counts_padding_and_backward():
         for j in range(y_want.shape[3]):
             gxp[:, :, 2 * i:2 * i + 3, 2 * j:2 * j + 2] += gy[:, :, i:i + 1, j:j + 1] / 6
     close(B.avg_pool2d_backward(dev(gy), x.shape, kernel, stride, padding), gxp[:, :, 1:5, 1:6])
+
+
+def test_activation_backwards_from_outputs():
+    g = rng.standard_normal((3, 5))
+    y = np.tanh(rng.standard_normal((3, 5)))
+    close(B.tanh_backward(dev(g), dev(y)), g * (1 - y * y))
+    s = 1 / (1 + np.exp(-rng.standard_normal((3, 5))))
+    close(B.sigmoid_backward(dev(g), dev(s)), g * s * (1 - s))

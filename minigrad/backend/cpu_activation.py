@@ -1,0 +1,46 @@
+"""The activations' gradients from their outputs, fused into one pass (tanh' = 1 - tanh^2,
+sigmoid' = sigmoid (1 - sigmoid)).
+
+With numpy the chain rule dy * (1 - y^2) was three passes and two temporaries over the
+activation, single-threaded: 1.9 ms of LeNet-5's 17 ms training step (batch 64). Here
+it is one pass over contiguous arrays, each thread owning a contiguous range of the
+output; small arrays stay in the calling thread (waking the workers costs more).
+"""
+import numpy as np
+from numba import njit, prange
+
+from .cpu_conv_workspace import SERIAL_BELOW
+
+
+@njit(parallel=True, cache=True)
+def _tanh_grad(g, y, out):
+    for i in prange(out.size):  # each thread owns a contiguous range of out
+        yy = y[i]
+        out[i] = g[i] - g[i] * (yy * yy)
+
+
+@njit(parallel=True, cache=True)
+def _sigmoid_grad(g, y, out):
+    for i in prange(out.size):  # each thread owns a contiguous range of out
+        gy = g[i] * y[i]
+        out[i] = gy - gy * y[i]
+
+
+def _fused(kernel, numpy_form, grad, out):
+    grad, out = np.asarray(grad), np.asarray(out)
+    if grad.shape != out.shape or grad.dtype != out.dtype or grad.size < SERIAL_BELOW // 16:
+        return numpy_form(grad, out)
+    g, y = np.ascontiguousarray(grad).ravel(), np.ascontiguousarray(out).ravel()
+    result = np.empty_like(g)
+    kernel(g, y, result)
+    return result.reshape(out.shape)
+
+
+def tanh_backward(grad, out):
+    """dL/dx of y = tanh(x), from dL/dy and y: dy * (1 - y^2)."""
+    return _fused(_tanh_grad, lambda g, y: g * (1 - y * y), grad, out)
+
+
+def sigmoid_backward(grad, out):
+    """dL/dx of y = sigmoid(x), from dL/dy and y: dy * y (1 - y)."""
+    return _fused(_sigmoid_grad, lambda g, y: g * (y * (1 - y)), grad, out)

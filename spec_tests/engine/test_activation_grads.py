@@ -1,0 +1,30 @@
+"""The fused activation gradients of the CPU backend against the chain rule in numpy."""
+
+import numpy as np
+import pytest
+
+from minigrad.backend import cpu
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(3, 4), (64, 6, 28, 28)])  # the calling thread; the parallel kernel
+def test_tanh_and_sigmoid_backward(shape, dtype):
+    rng = np.random.default_rng(0)
+    g = rng.standard_normal(shape).astype(dtype)
+    x = rng.standard_normal(shape).astype(dtype)
+    tol = dict(rtol=1e-6, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-14, atol=1e-14)
+    y = np.tanh(x)
+    got = cpu.tanh_backward(g, y)
+    assert got.dtype == dtype and got.shape == shape
+    np.testing.assert_allclose(got, g * (1 - y * y), **tol)
+    s = 1 / (1 + np.exp(-x))
+    got = cpu.sigmoid_backward(g, s)
+    assert got.dtype == dtype and got.shape == shape
+    np.testing.assert_allclose(got, g * s * (1 - s), **tol)
+
+
+def test_non_contiguous_inputs():
+    rng = np.random.default_rng(1)
+    g = rng.standard_normal((300, 400)).T
+    y = np.tanh(rng.standard_normal((400, 300)))
+    np.testing.assert_allclose(cpu.tanh_backward(g, y), g * (1 - y * y), rtol=1e-14, atol=1e-14)
