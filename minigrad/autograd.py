@@ -131,9 +131,8 @@ class Function:
         ctx = _new(cls)  # no __init__ call: Function's only sets the two attributes below
         ctx.xp, ctx.device = _loaded.get(device) or get_backend(device), device
         out = ctx.forward(*raw, **kwargs)
-        result = _new(Tensor)
-        result.data, result.device, result.grad, result._ctx = out, device, None, None
-        result._retains_grad = result.requires_grad = False
+        result = _new(Tensor)  # grad, _ctx and the flags keep Tensor's class defaults
+        result.data, result.device = out, device
         if _grad_enabled:
             needs = tuple(map(_requires_grad, tensors))
             if True in needs:
