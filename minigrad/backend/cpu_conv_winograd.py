@@ -181,22 +181,31 @@ def _filter_grad(du):
     return np.ascontiguousarray(gw.T).reshape(c_out, n_ch, 3, 3)
 
 
-def forward_winograd(x, w, y, padding):
-    """y = conv2d(x, w), 3 x 3 filter, stride 1, padding (p_t, p_b, p_l, p_r); no bias."""
-    n_img, n_ch = x.shape[0], x.shape[1]
-    c_out, h_o, w_o = y.shape[1], y.shape[2], y.shape[3]
+def _tiling(h_o, w_o):
     t_h, t_w = (h_o + 1) // 2, (w_o + 1) // 2
-    tiles = t_h * t_w
-    u = _filter_transform(w)
+    return t_h, t_w, t_h * t_w
+
+
+def _tile_chunks(x, c_out, tiles, t_h, t_w, padding, second):
+    """The batch in chunks under the workspace cap: yields (n0, nb, V of images n0..n0+nb-1,
+    a second buffer, named ``second``, of shape (16, n_c', nb tiles))."""
+    n_img, n_ch = x.shape[0], x.shape[1]
     with Workspace(x.dtype) as ws:
         n_b = chunk(16 * (n_ch + c_out) * tiles * x.itemsize, n_img)
         for n0 in range(0, n_img, n_b):
             nb = min(n_b, n_img - n0)
             v = ws.get("v", (16, n_ch, nb * tiles))
-            m = ws.get("m", (16, c_out, nb * tiles))
             _input_tiles(x, n0, nb, v, t_h, t_w, padding[0], padding[2])
-            _products(u, v, m)
-            _output_tiles(m, n0, nb, y, t_h, t_w)
+            yield n0, nb, v, ws.get(second, (16, c_out, nb * tiles))
+
+
+def forward_winograd(x, w, y, padding):
+    """y = conv2d(x, w), 3 x 3 filter, stride 1, padding (p_t, p_b, p_l, p_r); no bias."""
+    t_h, t_w, tiles = _tiling(y.shape[2], y.shape[3])
+    u = _filter_transform(w)
+    for n0, nb, v, m in _tile_chunks(x, y.shape[1], tiles, t_h, t_w, padding, "m"):
+        _products(u, v, m)
+        _output_tiles(m, n0, nb, y, t_h, t_w)
 
 
 def weight_grad_winograd(gy, x, w_shape, padding):
@@ -204,17 +213,9 @@ def weight_grad_winograd(gy, x, w_shape, padding):
     dU[e] = sum over tiles of (A dy A^T)[e] V[e]^T (16 GEMMs, 2.25x fewer multiplies
     than dy @ cols^T), and dW = G^T dU G."""
     c_out, n_ch = w_shape[0], w_shape[1]
-    n_img, h_o, w_o = gy.shape[0], gy.shape[2], gy.shape[3]
-    t_h, t_w = (h_o + 1) // 2, (w_o + 1) // 2
-    tiles = t_h * t_w
+    t_h, t_w, tiles = _tiling(gy.shape[2], gy.shape[3])
     du = np.zeros((16, c_out, n_ch), x.dtype)
-    with Workspace(x.dtype) as ws:
-        n_b = chunk(16 * (n_ch + c_out) * tiles * x.itemsize, n_img)
-        for n0 in range(0, n_img, n_b):
-            nb = min(n_b, n_img - n0)
-            v = ws.get("v", (16, n_ch, nb * tiles))
-            dm = ws.get("dm", (16, c_out, nb * tiles))
-            _input_tiles(x, n0, nb, v, t_h, t_w, padding[0], padding[2])
-            _grad_tiles(gy, n0, nb, dm, t_h, t_w)
-            _product_grads(dm, v, du)
+    for n0, nb, v, dm in _tile_chunks(x, c_out, tiles, t_h, t_w, padding, "dm"):
+        _grad_tiles(gy, n0, nb, dm, t_h, t_w)
+        _product_grads(dm, v, du)
     return _filter_grad(du)
