@@ -61,11 +61,12 @@ import importlib
 CONTRACT = (
     "asarray", "to_numpy", "zeros", "ones", "full", "uniform", "normal", "astype", "copy",
     "add", "subtract", "multiply", "divide", "power", "maximum", "minimum",
-    "negative", "exp", "log", "sqrt", "abs", "sign", "tanh", "sigmoid", "tanh_backward", "sigmoid_backward",
+    "negative", "exp", "log", "sqrt", "abs", "sign", "tanh", "sigmoid",
+    "relu_backward", "tanh_backward", "sigmoid_backward",
     "greater", "greater_equal", "less", "less_equal", "equal", "not_equal", "where",
     "sum", "max", "argmax", "sum_to_shape",
     "reshape", "transpose", "broadcast_to", "getitem", "index_put_zeros", "concatenate", "stack",
-    "matmul", "log_softmax", "one_hot", "conv2d_forward", "conv2d_backward",
+    "matmul", "log_softmax", "one_hot", "batch_norm_forward", "batch_norm_grads", "conv2d_forward", "conv2d_backward",
     "max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward",
 )
 _loaded = {}

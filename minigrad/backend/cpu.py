@@ -11,7 +11,8 @@ from .threads import matmul as split_matmul
 
 configure_threads()
 
-from .cpu_activation import sigmoid_backward, tanh_backward  # noqa: E402,F401
+from .cpu_activation import relu_backward, sigmoid_backward, tanh_backward  # noqa: E402,F401
+from .cpu_batch_norm import batch_norm_forward, batch_norm_grads  # noqa: E402,F401
 from .cpu_conv import conv2d_backward, conv2d_forward  # noqa: E402,F401
 from .cpu_pool import (  # noqa: E402,F401
     avg_pool2d_backward,

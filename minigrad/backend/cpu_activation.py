@@ -44,3 +44,14 @@ def tanh_backward(grad, out):
 def sigmoid_backward(grad, out):
     """dL/dx of y = sigmoid(x), from dL/dy and y: dy * y (1 - y)."""
     return _fused(_sigmoid_grad, lambda g, y: g * (y * (1 - y)), grad, out)
+
+
+@njit(parallel=True, cache=True)
+def _relu_grad(g, y, out):
+    for i in prange(out.size):  # each thread owns a contiguous range of out
+        out[i] = g[i] if y[i] > 0 else 0  # gradient 0 at x = 0 (and for NaN), as PyTorch
+
+
+def relu_backward(grad, out):
+    """dL/dx of y = max(x, 0), from dL/dy and y: dy where y > 0, else 0."""
+    return _fused(_relu_grad, lambda g, y: np.where(y > 0, g, np.zeros((), g.dtype)), grad, out)

@@ -148,6 +148,13 @@ def _sigmoid(a):
 
 
 @cuda.jit(device=True, inline=True)
+def _relu_grad(g, y):
+    if y > 0:
+        return g
+    return g - g  # a zero of g's type (0 at x = 0 and for NaN, as PyTorch)
+
+
+@cuda.jit(device=True, inline=True)
 def _tanh_grad(g, y):
     return g - g * (y * y)
 
@@ -279,6 +286,7 @@ def abs(a): return _unary(_abs, a)  # noqa: A001 - the contract's name
 def sign(a): return _unary(_sign, a)
 def tanh(a): return _unary(_tanh, a, _float_dtype(a))
 def sigmoid(a): return _unary(_sigmoid, a, _float_dtype(a))
+def relu_backward(grad, out): return _binary(_relu_grad, grad, out)
 def tanh_backward(grad, out): return _binary(_tanh_grad, grad, out)
 def sigmoid_backward(grad, out): return _binary(_sigmoid_grad, grad, out)
 

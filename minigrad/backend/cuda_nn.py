@@ -103,3 +103,55 @@ def uniform(shape, dtype, seed):
 def normal(shape, dtype, seed):
     """N(0, 1) of ``shape``, a pure function of ``seed``."""
     return _random(shape, dtype, seed, True)
+
+
+def batch_norm_grads(grad, x_hat, inv_std, weight, training):
+    """(dx, dweight, dbias) of batch normalisation, as the CPU's ``batch_norm_grads``: composed
+    from the elementwise and reduction kernels (their threads own outputs as documented there)."""
+    from . import cuda_elementwise as ew
+    from .cuda_reduce import sum as total
+    from .cuda_shape import reshape
+
+    channels = grad.shape[1]
+    stat_shape = (1, channels) + (1,) * (grad.ndim - 2)
+    dims = (0,) + tuple(range(2, grad.ndim))
+    count = grad.size // channels
+    inv_std = reshape(inv_std, stat_shape)
+    scale = inv_std if weight is None else ew.multiply(inv_std, reshape(weight, stat_shape))
+    s_g = total(grad, axis=dims, keepdims=True)
+    s_gx = total(ew.multiply(grad, x_hat), axis=dims, keepdims=True)
+    g = grad
+    if training:
+        mean_g = ew.divide(s_g, ew.full((), count, grad.dtype))
+        mean_gx = ew.divide(s_gx, ew.full((), count, grad.dtype))
+        g = ew.subtract(ew.subtract(grad, mean_g), ew.multiply(x_hat, mean_gx))
+    return ew.multiply(g, scale), reshape(s_gx, (channels,)), reshape(s_g, (channels,))
+
+
+def batch_norm_forward(x, running_mean, running_var, weight, bias, eps, training):
+    """(y, x_hat, inv_std, mean, var), as the CPU's ``batch_norm_forward``: composed from
+    the elementwise and reduction kernels."""
+    from . import cuda_elementwise as ew
+    from .cuda_reduce import sum as total
+    from .cuda_shape import astype, reshape
+
+    channels = x.shape[1]
+    stat_shape = (1, channels) + (1,) * (x.ndim - 2)
+    dims = (0,) + tuple(range(2, x.ndim))
+    if training:
+        count = ew.full((), x.size // channels, x.dtype)
+        mean = ew.divide(total(x, axis=dims, keepdims=True), count)
+        centred = ew.subtract(x, mean)
+        var = ew.divide(total(ew.multiply(centred, centred), axis=dims, keepdims=True), count)
+    else:
+        mean = reshape(astype(running_mean, x.dtype), stat_shape)
+        var = reshape(astype(running_var, x.dtype), stat_shape)
+        centred = ew.subtract(x, mean)
+    inv_std = ew.divide(ew.full((), 1, x.dtype), ew.sqrt(ew.add(var, ew.full((), eps, x.dtype))))
+    x_hat = ew.multiply(centred, inv_std)
+    out = x_hat
+    if weight is not None:
+        out = ew.multiply(out, reshape(weight, stat_shape))
+    if bias is not None:
+        out = ew.add(out, reshape(bias, stat_shape))
+    return out, x_hat, reshape(inv_std, (channels,)), reshape(mean, (channels,)), reshape(var, (channels,))

@@ -135,9 +135,7 @@ class ReLU(Function):
 
     def backward(self, grad):
         (out,) = self.saved_arrays
-        xp = self.xp
-        zero = xp.full((), 0, out.dtype)
-        return xp.where(xp.greater(out, zero), grad, zero)  # gradient 0 at x = 0, as PyTorch
+        return self.xp.relu_backward(grad, out)  # dy where y > 0: gradient 0 at x = 0, as PyTorch
 
 
 class Sigmoid(Function):

@@ -18,51 +18,27 @@ class BatchNorm(Function):
     name = "batch_norm"
 
     def forward(self, x, *affine, has_weight, has_bias, count, running_mean, running_var, training, eps, stats_out):
-        xp, dims = self.xp, (0,) + tuple(range(2, x.ndim))
-        stat_shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
-        self.has_weight, self.has_bias, self.count = has_weight, has_bias, count
+        self.has_weight, self.has_bias, self.count, self.training = has_weight, has_bias, count, training
         weight = affine[0] if has_weight else None
         bias = affine[-1] if has_bias else None
+        # The backend fuses each pass per channel (batch statistics, x_hat, the affine map).
+        out, x_hat, inv_std, mean, var = self.xp.batch_norm_forward(
+            x, running_mean, running_var, weight, bias, eps, training)
         if training:
-            count = xp.full((), self.count, x.dtype)
-            mean = xp.divide(xp.sum(x, axis=dims, keepdims=True), count)
-            centred = xp.subtract(x, mean)
-            var = xp.divide(xp.sum(xp.multiply(centred, centred), axis=dims, keepdims=True), count)
             stats_out.extend((mean, var))
-        else:
-            mean = xp.reshape(xp.astype(running_mean, x.dtype), stat_shape)
-            var = xp.reshape(xp.astype(running_var, x.dtype), stat_shape)
-            centred = xp.subtract(x, mean)
-        inv_std = xp.divide(xp.full((), 1, x.dtype), xp.sqrt(xp.add(var, xp.full((), eps, x.dtype))))
-        x_hat = xp.multiply(centred, inv_std)
-        out = x_hat
-        if weight is not None:
-            out = xp.multiply(out, xp.reshape(weight, stat_shape))
-        if bias is not None:
-            out = xp.add(out, xp.reshape(bias, stat_shape))
-        self.dims, self.stat_shape, self.training = dims, stat_shape, training
         self.save_for_backward(x_hat, inv_std, weight)
         return out
 
     def backward(self, grad):
         x_hat, inv_std, weight = self.saved_arrays
-        xp, dims, channels = self.xp, self.dims, x_hat.shape[1]
+        # The backend fuses the formula above per channel: dx, dweight = sum(dy x_hat), dbias = sum(dy).
+        dx, dweight, dbias = self.xp.batch_norm_grads(grad, x_hat, inv_std, weight, self.training)
         needs = list(self.needs_input_grad)
-        grads = []
-        if needs.pop(0):
-            g_hat = grad if weight is None else xp.multiply(grad, xp.reshape(weight, self.stat_shape))
-            if self.training:
-                count = xp.full((), self.count, grad.dtype)
-                mean_g = xp.divide(xp.sum(g_hat, axis=dims, keepdims=True), count)
-                mean_gx = xp.divide(xp.sum(xp.multiply(g_hat, x_hat), axis=dims, keepdims=True), count)
-                g_hat = xp.subtract(xp.subtract(g_hat, mean_g), xp.multiply(x_hat, mean_gx))
-            grads.append(xp.multiply(g_hat, inv_std))
-        else:
-            grads.append(None)
+        grads = [dx if needs.pop(0) else None]
         if self.has_weight:
-            grads.append(xp.reshape(xp.sum(xp.multiply(grad, x_hat), axis=dims), (channels,)) if needs.pop(0) else None)
+            grads.append(dweight if needs.pop(0) else None)
         if self.has_bias:
-            grads.append(xp.reshape(xp.sum(grad, axis=dims), (channels,)) if needs.pop(0) else None)
+            grads.append(dbias if needs.pop(0) else None)
         return tuple(grads)
 
 

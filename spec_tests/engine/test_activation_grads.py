@@ -28,3 +28,14 @@ def test_non_contiguous_inputs():
     g = rng.standard_normal((300, 400)).T
     y = np.tanh(rng.standard_normal((400, 300)))
     np.testing.assert_allclose(cpu.tanh_backward(g, y), g * (1 - y * y), rtol=1e-14, atol=1e-14)
+
+
+@pytest.mark.parametrize("shape", [(3, 4), (64, 6, 28, 28)])
+def test_relu_backward_zero_at_zero_and_nan(shape):
+    rng = np.random.default_rng(2)
+    g = rng.standard_normal(shape).astype(np.float32)
+    y = np.maximum(rng.standard_normal(shape), 0).astype(np.float32)
+    y.flat[:3] = [0.0, np.nan, 2.0]
+    got = cpu.relu_backward(g, y)
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, np.where(y > 0, g, 0))

@@ -338,3 +338,9 @@ def test_activation_backwards_from_outputs():
     close(B.tanh_backward(dev(g), dev(y)), g * (1 - y * y))
     s = 1 / (1 + np.exp(-rng.standard_normal((3, 5))))
     close(B.sigmoid_backward(dev(g), dev(s)), g * s * (1 - s))
+
+
+def test_relu_backward_from_outputs():
+    g = rng.standard_normal((2, 4))
+    y = np.array([[0.0, 1.5, np.nan, 2.0], [3.0, 0.0, 0.5, 0.0]])
+    close(B.relu_backward(dev(g), dev(y)), np.where(y > 0, g, 0.0))
