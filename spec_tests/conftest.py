@@ -40,3 +40,20 @@ def mpiexec():
         return done.returncode, done.stdout + done.stderr, time.monotonic() - start
 
     return run
+
+
+@pytest.fixture
+def spy(monkeypatch):
+    """spy(module, name, arg) -> list: replaces module.name with a wrapper that records the
+    shape of positional argument ``arg`` of every call, so a test knows the code path it
+    meant to cover really ran."""
+    def install(module, name, arg):
+        calls, real = [], getattr(module, name)
+
+        def wrapper(*args):
+            calls.append(args[arg].shape)
+            return real(*args)
+
+        monkeypatch.setattr(module, name, wrapper)
+        return calls
+    return install

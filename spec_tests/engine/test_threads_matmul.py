@@ -8,17 +8,9 @@ from minigrad.backend.threads import kernel_call, matmul
 
 
 @pytest.fixture
-def row_block_calls(monkeypatch):
-    calls = []
-    real = threads._gemm_row_blocks
-
-    def spy(*args):
-        calls.append(args[2].shape)
-        return real(*args)
-
-    monkeypatch.setattr(threads, "_gemm_row_blocks", spy)
+def row_block_calls(spy, monkeypatch):
     monkeypatch.setattr(threads, "_workers", lambda: 2)  # as on the 2-core CI machine
-    return calls
+    return spy(threads, "_gemm_row_blocks", 2)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
