@@ -39,14 +39,15 @@ def _geometry(x, w, stride, padding):
     return n_img, c_out, n_ch * f_h * f_w, h_o, w_o, (f_h, f_w, s_h, s_w, p_t, p_l)
 
 
-def _transposed_is_cheaper(w, stride, padding):
+def _transposed_is_cheaper(w, stride, padding, x_shape):
     """Stride 1 with fewer output than input channels: dx as a convolution of dy
     (shift-add or an im2col of n_c' f^2 < n_c f^2 rows) beats col2im. Measured: with
     n_c' >= n_c col2im stays faster, unless the transposed conv runs on Winograd."""
     f_h, f_w = w.shape[2], w.shape[3]
     p_t, p_b, p_l, p_r = padding
     fits = max(p_t, p_b) <= f_h - 1 and max(p_l, p_r) <= f_w - 1
-    fewer = w.shape[0] < w.shape[1] or winograd_applies(w, stride)
+    # dx's conv has x's size as its output: that decides whether it runs on Winograd.
+    fewer = w.shape[0] < w.shape[1] or winograd_applies(w, stride, *x_shape[:1], *x_shape[2:])
     return tuple(stride) == (1, 1) and fits and fewer
 
 
@@ -88,9 +89,9 @@ def _forward(x, w, b, stride, padding):
     y3 = y.reshape(n_img, c_out, h_o * w_o)
     if is_pointwise(w, stride, padding):
         forward_pointwise(x, w2, y3)
-    elif winograd_applies(w, stride):
+    elif winograd_applies(w, stride, n_img, h_o, w_o):
         forward_winograd(x, w, y, padding)
-    elif shifted_is_cheaper(w, stride):
+    elif shifted_is_cheaper(w, stride, x.shape, padding):
         forward_shifted(x, w, y, padding)
     elif per_image_parts(x, w, stride, padding):
         forward_groups(x, w2, y3, h_o, w_o, *geo[:2], *geo[4:], per_image_parts(x, w, stride, padding))
@@ -112,13 +113,13 @@ def _backward(grad_y, x, w, stride, padding, needs):
     gy3 = gy.reshape(n_img, c_out, pix)
     gb = gy3.sum(axis=(0, 2)) if need_b else None
     gx = gw2 = None
-    if need_x and _transposed_is_cheaper(w, stride, padding):
+    if need_x and _transposed_is_cheaper(w, stride, padding, x.shape):
         gx = _input_grad_as_conv(gy, w, padding)
         need_x = False
-    if need_w and winograd_applies(w, stride):
+    if need_w and winograd_applies(w, stride, n_img, h_o, w_o):
         gw2 = weight_grad_winograd(gy, x, w.shape, padding).reshape(c_out, rows)
         need_w = False
-    elif need_w and shifted_is_cheaper(w, stride):
+    elif need_w and shifted_is_cheaper(w, stride, x.shape, padding):
         gw2 = weight_grad_shifted(gy, x, w, padding).reshape(c_out, rows)
         need_w = False
     gx_todo = np.empty_like(x) if need_x else None

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from minigrad.backend import cpu_conv, cpu_conv_workspace, cpu_pool
+from minigrad.backend import cpu_conv, cpu_conv_winograd, cpu_conv_workspace, cpu_pool
 from minigrad.sizes import output_size
 from minigrad.backend.threads import configure_threads, describe_threads, kernel_call
 
@@ -178,9 +178,34 @@ def test_conv2d_chunks_the_batch_and_reuses_buffers(monkeypatch):
         _check_conv((5, 4, 6, 5), (2, 4, 3, 3), (1, 1), (1, 1, 1, 1), np.float32, seed=cap)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("x_shape, w_shape, pad, min_pixels", [
+    ((2, 8, 23, 21), (4, 8, 3, 3), (1, 0, 2, 1), None),   # odd sizes, asymmetric padding
+    ((1, 6, 33, 31), (6, 6, 5, 5), (2, 2, 2, 2), None),   # n_c' == n_c, 5 x 5
+    ((3, 6, 7, 6), (2, 6, 3, 3), (1, 1, 1, 1), 1),        # a tiny batch, with the bar lowered
+])
+def test_conv2d_shift_add_path(x_shape, w_shape, pad, min_pixels, dtype, spy, monkeypatch):
+    from minigrad.backend import cpu_conv_shifted
+
+    if min_pixels is not None:
+        monkeypatch.setattr(cpu_conv_shifted, "MIN_PIXELS", min_pixels)
+    forward, weight_grad = spy(cpu_conv, "forward_shifted", 0), spy(cpu_conv, "weight_grad_shifted", 1)
+    _check_conv(x_shape, w_shape, (1, 1), pad, dtype, seed=8)
+    assert forward and weight_grad, "the shift-add path did not run"
+
+
+def test_conv2d_small_images_leave_shift_add_and_per_image_for_im2col(spy):
+    forward, per_image = spy(cpu_conv, "forward_shifted", 0), spy(cpu_conv, "forward_groups", 0)
+    im2col = spy(cpu_conv, "forward_im2col", 0)
+    _check_conv((1, 128, 5, 5), (128, 128, 3, 3), (1, 1), (1, 1, 1, 1), np.float32, seed=9)  # 9 tiles: no Winograd
+    assert not forward and not per_image and im2col
+
+
 @pytest.fixture
-def winograd_calls(spy):
-    """Counts the Winograd path's calls, so a test knows the path it meant to cover ran."""
+def winograd_calls(spy, monkeypatch):
+    """Counts the Winograd path's calls, so a test knows the path it meant to cover ran.
+    The tiny shapes below have fewer tiles than the path asks for: the bar is lowered."""
+    monkeypatch.setattr(cpu_conv_winograd, "MIN_TILES", 1)
     return spy(cpu_conv, "forward_winograd", 1)
 
 
@@ -201,6 +226,14 @@ def test_conv2d_winograd_not_for_stride_2_or_few_channels(winograd_calls):
     _check_conv((2, 16, 9, 8), (16, 16, 3, 3), (2, 2), (1, 1, 1, 1), np.float32, seed=4)
     _check_conv((2, 3, 9, 8), (16, 3, 3, 3), (1, 1), (1, 1, 1, 1), np.float32, seed=4)
     assert not winograd_calls
+
+
+def test_conv2d_winograd_needs_enough_tiles(spy):
+    calls = spy(cpu_conv, "forward_winograd", 1)
+    _check_conv((1, 32, 7, 7), (32, 32, 3, 3), (1, 1), (1, 1, 1, 1), np.float32, seed=6)  # 16 tiles
+    assert not calls
+    _check_conv((2, 32, 8, 8), (32, 32, 3, 3), (1, 1), (1, 1, 1, 1), np.float32, seed=6)  # 32 tiles
+    assert calls
 
 
 def test_conv2d_winograd_chunks_the_batch(monkeypatch, winograd_calls):
