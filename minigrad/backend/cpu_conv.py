@@ -8,10 +8,12 @@ Path selection, in this order (each path's file says what each thread owns):
 - pointwise (``cpu_conv_pointwise``; 1 x 1, stride 1, no padding): x already is its own
   im2col; one GEMM per image, the images shared out over the threads.
 - Winograd F(2x2, 3x3) (``cpu_conv_winograd``; 3 x 3, stride 1, >= 16 channels in and
-  out): 2.25x fewer multiplies than any GEMM path, for the forward pass, dx and dW.
-- shift-add (``cpu_conv_shifted``; stride 1, n_c' <= n_c): GEMMs on the padded input itself.
-- per-image (``cpu_conv_per_image``; stride 1, one image's columns <= 2 MB): runs of
-  images split over the threads, small GEMMs that stay in cache.
+  out, >= 32 output tiles in the batch): 2.25x fewer multiplies than any GEMM path, for
+  the forward pass, dx and dW.
+- shift-add (``cpu_conv_shifted``; stride 1, n_c' <= n_c, >= 1024 padded pixels in the
+  batch): GEMMs on the padded input itself.
+- per-image (``cpu_conv_per_image``; stride 1, one image's columns <= 2 MB and <= 1024
+  rows): runs of images split over the threads, small GEMMs that stay in cache.
 - im2col (``cpu_conv_im2col``): everything else; one large GEMM per batch chunk.
 The input gradient of a stride-1 conv with n_c' < n_c, or of a Winograd conv, is the forward conv of dy with
 the flipped, transposed filter (so it takes the paths above again). Workspace memory
