@@ -95,8 +95,8 @@ def _forward(x, w, b, stride, padding):
         forward_winograd(x, w, y, padding)
     elif shifted_is_cheaper(w, stride, x.shape, padding):
         forward_shifted(x, w, y, padding)
-    elif per_image_parts(x, w, stride, padding):
-        forward_groups(x, w2, y3, h_o, w_o, *geo[:2], *geo[4:], per_image_parts(x, w, stride, padding))
+    elif parts := per_image_parts(x, w, stride, padding):
+        forward_groups(x, w2, y3, h_o, w_o, *geo[:2], *geo[4:], parts)
     else:
         forward_im2col(x, w2, y3, h_o, w_o, geo)
     if b is not None:
@@ -132,10 +132,9 @@ def _backward(grad_y, x, w, stride, padding, needs):
         gw_sum = backward_pointwise(x, w2, gy3, gx_todo, need_w)
         if need_w:
             gw_todo = gw_sum
-    elif per_image_parts(x, w, stride, padding):
+    elif parts := per_image_parts(x, w, stride, padding):
         gx_out = gx_todo if need_x else np.empty((0,) + x.shape[1:], x.dtype)
-        gw_sum = backward_groups(x, w2, gy3, gx_out, need_x, need_w, h_o, w_o,
-                                 *geo[:2], *geo[4:], per_image_parts(x, w, stride, padding))
+        gw_sum = backward_groups(x, w2, gy3, gx_out, need_x, need_w, h_o, w_o, *geo[:2], *geo[4:], parts)
         if need_w:
             gw_todo = gw_sum
     else:

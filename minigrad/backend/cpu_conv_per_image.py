@@ -106,19 +106,24 @@ def _groups(lo, hi, per_image_bytes):
     return [(g0, min(m, hi - g0)) for g0 in range(lo, hi, m)]
 
 
+def _worker_buffers(x, p, parts, rows, c_out, length, h_p, w_p):
+    """Worker p's padded plane, its groups of images, and buffers for the wide cols
+    (rows per image) and for an (n_c', m, L) GEMM result of its largest group."""
+    n_img = x.shape[0]
+    groups = _groups(p * n_img // parts, (p + 1) * n_img // parts, rows * length * x.itemsize)
+    m_max = max((m for _, m in groups), default=0)
+    return (np.empty((x.shape[1], h_p, w_p), x.dtype), groups,
+            np.empty(rows * m_max * length, x.dtype), np.empty(c_out * m_max * length, x.dtype))
+
+
 def forward_groups(x, w2, y3, h_o, w_o, f_h, f_w, p_t, p_l, parts):
-    n_img, n_ch = x.shape[0], x.shape[1]
     rows, c_out = w2.shape[1], w2.shape[0]
     h_p, w_p = h_o + f_h - 1, w_o + f_w - 1
     length = (h_o - 1) * w_p + w_o
 
     def work(p):
         # Worker p owns images [p n / parts, (p + 1) n / parts): their y planes, its buffers.
-        xp = np.empty((n_ch, h_p, w_p), x.dtype)
-        groups = _groups(p * n_img // parts, (p + 1) * n_img // parts, rows * length * x.itemsize)
-        m_max = max((m for _, m in groups), default=0)
-        cbuf = np.empty(rows * m_max * length, x.dtype)
-        zbuf = np.empty(c_out * m_max * length, x.dtype)
+        xp, groups, cbuf, zbuf = _worker_buffers(x, p, parts, rows, c_out, length, h_p, w_p)
         for g0, m in groups:
             cols = cbuf[:rows * m * length].reshape(rows, m, length)
             zw = zbuf[:c_out * m * length].reshape(c_out, m, length)
@@ -129,7 +134,6 @@ def forward_groups(x, w2, y3, h_o, w_o, f_h, f_w, p_t, p_l, parts):
 
 
 def backward_groups(x, w2, gy3, gx, need_x, need_w, h_o, w_o, f_h, f_w, p_t, p_l, parts):
-    n_img, n_ch = x.shape[0], x.shape[1]
     rows, c_out = w2.shape[1], w2.shape[0]
     h_p, w_p = h_o + f_h - 1, w_o + f_w - 1
     length = (h_o - 1) * w_p + w_o
@@ -137,11 +141,7 @@ def backward_groups(x, w2, gy3, gx, need_x, need_w, h_o, w_o, f_h, f_w, p_t, p_l
 
     def work(p):
         # Worker p owns images [p n / parts, (p + 1) n / parts) of gx and gw_parts[p].
-        xp = np.empty((n_ch, h_p, w_p), x.dtype)
-        groups = _groups(p * n_img // parts, (p + 1) * n_img // parts, rows * length * x.itemsize)
-        m_max = max((m for _, m in groups), default=0)
-        cbuf = np.empty(rows * m_max * length, x.dtype)
-        gbuf = np.empty(c_out * m_max * length, x.dtype)
+        xp, groups, cbuf, gbuf = _worker_buffers(x, p, parts, rows, c_out, length, h_p, w_p)
         tmp = np.empty((c_out, rows), x.dtype)
         for g0, m in groups:
             cols = cbuf[:rows * m * length].reshape(rows, m, length)
