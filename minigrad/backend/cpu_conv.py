@@ -22,6 +22,7 @@ is capped per call (``cpu_conv_workspace``).
 import numpy as np
 
 from ..sizes import output_size
+from .cpu_conv_direct import direct_applies, forward_direct, weight_grad_direct
 from .cpu_conv_im2col import backward_im2col, forward_im2col
 from .cpu_conv_pointwise import backward_pointwise, forward_pointwise, is_pointwise
 from .cpu_conv_per_image import backward_groups, forward_groups, per_image_parts
@@ -49,7 +50,9 @@ def _transposed_is_cheaper(w, stride, padding, x_shape):
     p_t, p_b, p_l, p_r = padding
     fits = max(p_t, p_b) <= f_h - 1 and max(p_l, p_r) <= f_w - 1
     # dx's conv has x's size as its output: that decides whether it runs on Winograd.
-    fewer = w.shape[0] < w.shape[1] or winograd_applies(w, stride, *x_shape[:1], *x_shape[2:])
+    w_t = np.empty((w.shape[1], w.shape[0], f_h, f_w), np.int8)  # only its shape is read
+    fewer = (w.shape[0] < w.shape[1] or winograd_applies(w, stride, *x_shape[:1], *x_shape[2:])
+             or _direct(w_t, x_shape[:1] + (w.shape[0],), *x_shape[2:]))
     return tuple(stride) == (1, 1) and fits and fewer
 
 
@@ -82,6 +85,13 @@ def conv2d_backward(grad_y, x, w, stride, padding, needs):
         return _backward(grad_y, x, w, stride, padding, needs)
 
 
+DIRECT = True
+
+
+def _direct(w, x_shape, h_o, w_o):
+    return DIRECT and direct_applies(w, x_shape, h_o, w_o)
+
+
 def _forward(x, w, b, stride, padding):
     x = np.ascontiguousarray(x)
     w = np.ascontiguousarray(w, dtype=x.dtype)
@@ -93,6 +103,8 @@ def _forward(x, w, b, stride, padding):
         forward_pointwise(x, w2, y3)
     elif winograd_applies(w, stride, n_img, h_o, w_o):
         forward_winograd(x, w, y, padding)
+    elif _direct(w, x.shape, h_o, w_o):
+        forward_direct(x, w, y, stride, padding)
     elif shifted_is_cheaper(w, stride, x.shape, padding):
         forward_shifted(x, w, y, padding)
     elif parts := per_image_parts(x, w, stride, padding):
@@ -120,6 +132,9 @@ def _backward(grad_y, x, w, stride, padding, needs):
         need_x = False
     if need_w and winograd_applies(w, stride, n_img, h_o, w_o):
         gw2 = weight_grad_winograd(gy, x, w.shape, padding).reshape(c_out, rows)
+        need_w = False
+    elif need_w and tuple(stride) == (1, 1) and _direct(w, x.shape, h_o, w_o):
+        gw2 = weight_grad_direct(gy, x, w.shape, padding).reshape(c_out, rows)
         need_w = False
     elif need_w and shifted_is_cheaper(w, stride, x.shape, padding):
         gw2 = weight_grad_shifted(gy, x, w, padding).reshape(c_out, rows)
