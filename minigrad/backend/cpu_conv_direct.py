@@ -25,6 +25,8 @@ write the same place, and nothing is reduced across threads.
 import numpy as np
 from numba import njit, prange
 
+from .cpu_conv_workspace import Workspace, chunk
+
 # Reassociation lets LLVM vectorise the dot products; no nnan/ninf, so NaN and inf
 # propagate as they do in PyTorch.
 _FAST = {"reassoc", "contract"}
@@ -102,9 +104,23 @@ def _direct_dots(xr, step, s_h, w4, y, weights_outer, zero):
             h = (t // blocks) % h_o
             k0 = (t % blocks) * 4
         if k0 + 4 > c_out:
-            # The last, partial block of filters: one filter and one pixel at a time.
+            # The last, partial block of filters: one filter x 3 pixels at a time.
             for k in range(k0, c_out):
-                for w in range(w_o):
+                for w0 in range(0, w_full, 3):
+                    b0 = b1 = b2 = zero
+                    for i in range(f_h):
+                        row = xr[n, h * s_h + i]
+                        x0 = row[w0 * step: w0 * step + run]
+                        x1 = row[(w0 + 1) * step: (w0 + 1) * step + run]
+                        x2 = row[(w0 + 2) * step: (w0 + 2) * step + run]
+                        u0 = w4[k, i]
+                        for c in range(run):
+                            q = u0[c]
+                            b0 += q * x0[c]
+                            b1 += q * x1[c]
+                            b2 += q * x2[c]
+                    y[n, k, h, w0], y[n, k, h, w0 + 1], y[n, k, h, w0 + 2] = b0, b1, b2
+                for w in range(w_full, w_o):
                     acc = zero
                     for i in range(f_h):
                         acc += _dot(w4[k, i], xr[n, h * s_h + i, w * step: w * step + run], zero)
@@ -250,7 +266,7 @@ def _padded_planes(x, p_t, p_l, h_p, w_p, out):
 # image (49 outputs), took 27 ms here against 18 ms on im2col; with 6 output channels
 # (LeNet's dx) the partial block of filters made the direct dx 10% slower.
 MIN_OUTPUTS = 256
-MIN_FILTERS = 8
+MIN_FILTERS = 4
 
 
 def direct_applies(w, x_shape, h_o, w_o):
@@ -269,20 +285,26 @@ def forward_direct(x, w, y, stride, padding):
     p_t, p_b, p_l, p_r = padding
     n_img, _, height, width = x.shape
     h_o, w_o = y.shape[2], y.shape[3]
-    xr = np.empty((n_img, height + p_t + p_b, (width + p_l + p_r) * n_ch), x.dtype)
-    _to_padded_rows(x, p_t, p_l, xr)
     zero = x.dtype.type(0)
     weights_outer = w.nbytes > x.nbytes
-    if n_ch * f_w >= MIN_RUN:
-        w4 = np.ascontiguousarray(w.transpose(0, 2, 3, 1)).reshape(c_out, f_h, f_w * n_ch)
-        _direct_dots(xr, s_w * n_ch, s_h, w4, y, weights_outer, zero)
-        return
-    # Few channels: gather each whole window into one row, one dot product per output.
-    run = f_h * f_w * n_ch
-    windows = np.empty((n_img, h_o, w_o * run), x.dtype)
-    _windows_as_rows(xr, n_ch, f_h, f_w, s_h, s_w, h_o, w_o, windows)
-    w1 = np.ascontiguousarray(w.transpose(0, 2, 3, 1)).reshape(c_out, 1, run)
-    _direct_dots(windows, run, 1, w1, y, weights_outer, zero)
+    with Workspace(x.dtype) as ws:
+        xr = ws.get("direct_rows", (n_img, height + p_t + p_b, (width + p_l + p_r) * n_ch))
+        _to_padded_rows(x, p_t, p_l, xr)
+        if n_ch * f_w >= MIN_RUN:
+            w4 = np.ascontiguousarray(w.transpose(0, 2, 3, 1)).reshape(c_out, f_h, f_w * n_ch)
+            _direct_dots(xr, s_w * n_ch, s_h, w4, y, weights_outer, zero)
+            return
+        # Few channels: gather each whole window into one row, one dot product per
+        # output; the gathered rows are f_h f_w / s^2 times the input, so a batch chunk
+        # at a time.
+        run = f_h * f_w * n_ch
+        w1 = np.ascontiguousarray(w.transpose(0, 2, 3, 1)).reshape(c_out, 1, run)
+        n_b = chunk(h_o * w_o * run * x.itemsize, n_img)
+        for n0 in range(0, n_img, n_b):
+            m = min(n_b, n_img - n0)
+            windows = ws.get("direct_windows", (m, h_o, w_o * run))
+            _windows_as_rows(xr[n0:n0 + m], n_ch, f_h, f_w, s_h, s_w, h_o, w_o, windows)
+            _direct_dots(windows, run, 1, w1, y[n0:n0 + m], weights_outer, zero)
 
 
 def weight_grad_direct(gy, x, w_shape, padding):
@@ -292,11 +314,13 @@ def weight_grad_direct(gy, x, w_shape, padding):
     n_img, _, height, width = x.shape
     h_o, w_o = gy.shape[2], gy.shape[3]
     h_p, w_p = height + p_t + p_b, width + p_l + p_r
-    # The shifted rows read up to (f_h - 1) w_p + f_w - 1 past a plane's last output row.
-    xpf = np.empty((n_img, n_ch, h_p * w_p + f_w), x.dtype)
-    _padded_planes(x, p_t, p_l, h_p, w_p, xpf)
-    dyp = np.zeros((n_img, c_out, h_o, w_p), x.dtype)
-    dyp[..., :w_o] = gy
     gw = np.empty(w_shape, x.dtype)
-    _weight_grad_dots(dyp.reshape(n_img, c_out, h_o * w_p), xpf, w_p, gw, x.dtype.type(0))
+    with Workspace(x.dtype) as ws:
+        # The shifted rows read up to (f_h - 1) w_p + f_w - 1 past a plane's last output row.
+        xpf = ws.get("direct_planes", (n_img, n_ch, h_p * w_p + f_w))
+        _padded_planes(x, p_t, p_l, h_p, w_p, xpf)
+        dyp = ws.get("direct_dy", (n_img, c_out, h_o, w_p))
+        dyp[..., :w_o] = gy
+        dyp[..., w_o:] = 0
+        _weight_grad_dots(dyp.reshape(n_img, c_out, h_o * w_p), xpf, w_p, gw, x.dtype.type(0))
     return gw
