@@ -10,14 +10,20 @@ Path selection, in this order (each path's file says what each thread owns):
 - Winograd F(2x2, 3x3) (``cpu_conv_winograd``; 3 x 3, stride 1, >= 16 channels in and
   out, >= 32 output tiles in the batch): 2.25x fewer multiplies than any GEMM path, for
   the forward pass, dx and dW.
+- direct (``cpu_conv_direct``; f > 1, >= 4 filters, >= 256 output pixels in the batch,
+  a filter row of n_c f_w >= 32 numbers or a whole window of >= 64): dot products
+  along NHWC channel runs in a 4 x 3 register tile, no im2col and no BLAS; any stride
+  for the forward pass, dW for stride 1. It is what the 5 x 5 layers with 16-32
+  filters needed: OpenBLAS runs such skinny GEMMs at under half the machine's peak.
 - shift-add (``cpu_conv_shifted``; stride 1, n_c' <= n_c, >= 1024 padded pixels in the
   batch): GEMMs on the padded input itself.
 - per-image (``cpu_conv_per_image``; stride 1, one image's columns <= 2 MB and <= 1024
   rows): runs of images split over the threads, small GEMMs that stay in cache.
 - im2col (``cpu_conv_im2col``): everything else; one large GEMM per batch chunk.
-The input gradient of a stride-1 conv with n_c' < n_c, or of a Winograd conv, is the forward conv of dy with
-the flipped, transposed filter (so it takes the paths above again). Workspace memory
-is capped per call (``cpu_conv_workspace``).
+The input gradient of a stride-1 conv with n_c' < n_c, or whose transposed conv runs on
+Winograd or the direct path, is the forward conv of dy with the flipped, transposed
+filter (so it takes the paths above again). Workspace memory is capped per call
+(``cpu_conv_workspace``).
 """
 import numpy as np
 
@@ -85,6 +91,7 @@ def conv2d_backward(grad_y, x, w, stride, padding, needs):
         return _backward(grad_y, x, w, stride, padding, needs)
 
 
+# Off: the direct path is skipped (the paths after it take its layers), for A/B timing.
 DIRECT = True
 
 
