@@ -176,8 +176,9 @@ def fit(model, optimizer, loader, step, *, epochs, checkpoint=None, resume=False
         for current in range(epoch, epochs):
             if hasattr(loader, "set_epoch"):
                 loader.set_epoch(current)
-            row, global_step = _one_epoch(model, optimizer, loader, step, lr_at, global_step, current, epochs,
-                                          f"{desc} {current + 1}/{epochs}", progress, distributed)
+            row, global_step, last_batch = _one_epoch(model, optimizer, loader, step, lr_at, global_step, current,
+                                                      epochs, f"{desc} {current + 1}/{epochs}", progress, distributed)
+            _check_last_step(model, step, last_batch, optimizer, distributed)
             if validate is not None:
                 row.update({f"val_{k}": float(v) for k, v in validate(model).items()})
             for key, value in row.items():
@@ -254,7 +255,28 @@ def _one_epoch(model, optimizer, loader, step, lr_at, global_step, epoch, epochs
     row = {"train_loss": loss_sum / max(seen, 1)}
     row.update({f"train_{k}": v / max(seen, 1) for k, v in sums.items()})
     row["images_per_s"] = seen / max(seconds, 1e-9)
-    return row, global_step
+    return row, global_step, batch
+
+
+def _check_last_step(model, step, batch, optimizer, distributed):
+    """The guard in _one_epoch sees each loss before its step; an epoch's last step is
+    checked here, on its own batch, before validation and before any weights are saved:
+    one step at a huge learning rate leaves weights that are finite but overflow the
+    next forward pass. In eval mode and without gradients, so nothing (BatchNorm's
+    statistics included) changes."""
+    model.eval()
+    try:
+        with mg.no_grad():
+            value = step(model, batch)[0].item()
+    finally:
+        model.train()
+    bad = 0.0 if math.isfinite(value) else 1.0
+    if distributed:   # every rank stops together, or none does
+        bad = float(dist.allreduce_(np.array([bad]), op="max", what="the last step's check")[0])
+    if bad:
+        raise TrainingDiverged(
+            f"the loss became {value} after the last step of an epoch (learning rate {optimizer.lr:g}); "
+            "nothing was saved from this run: try a lower learning rate")
 
 
 def _format_row(row):

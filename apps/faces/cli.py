@@ -12,8 +12,8 @@ from apps.cli_args import (CLIError, existing_dir, existing_file, int_at_least, 
 def register(subparsers):
     faces = subparsers.add_parser("faces", help="face recognition: a Siamese encoder trained with triplet loss",
                                   description="Face verification and recognition with a Siamese network (course module 4).")
-    commands = faces.add_subparsers(dest="faces_command", metavar="ACTION")
-    faces.set_defaults(func=lambda args: faces.print_help())
+    # An action is required, as for `minigrad yolo`: without one it is a usage error (exit 2).
+    commands = faces.add_subparsers(dest="faces_command", metavar="ACTION", required=True)
 
     train = commands.add_parser("train", help="train the encoder on LFW faces 0-49 (a few minutes on 2 cores)")
     _training_options(train)

@@ -45,6 +45,11 @@ def overlaps_with_truth(t, targets, anchors_hw):
     """IoUs of every predicted box (N, S, S, B): with the true box it overlaps most, and with its own target box
     (0 where the anchor is not responsible). Numpy, no gradient: the loss uses them as masks and targets."""
     _, predicted, _ = decode_predictions(course_output(t, anchors_hw))           # (N, S, S, B, 4)
+    if not np.all(np.isfinite(predicted)):
+        # A diverged network's boxes have no IoU: NaN here makes the loss NaN, which training's guard
+        # reports (with the learning rate), instead of iou() refusing the boxes.
+        nan = np.full(predicted.shape[:-1], np.nan)
+        return nan, nan
     has_object, truth, _ = decode_predictions(targets)
     n = targets.shape[0]
     flat_truth = truth.reshape(n, -1, 4)

@@ -71,6 +71,23 @@ def test_nan_loss_stops_before_the_optimizer_steps(tmp_path):
     assert not (tmp_path / "c.npz").exists()
 
 
+def test_a_last_step_that_blows_the_weights_up_is_caught_before_anything_is_saved(tmp_path):
+    """One batch per epoch: the guard before each step never sees the blown-up weights, the
+    check after the epoch's last step does. A healthy run passes that check unchanged."""
+    mg.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 64), nn.ReLU(), nn.Linear(64, 2))
+    opt = optim.SGD(model.parameters(), lr=1e30)
+    loader = DataLoader(_problem(), batch_size=32)
+    assert len(loader) == 1
+    with pytest.raises(TrainingDiverged, match=r"after the last step of an epoch.*learning rate 1e\+30"), \
+            np.errstate(over="ignore", invalid="ignore"):
+        fit(model, opt, loader, _step, epochs=1, checkpoint=str(tmp_path / "c.npz"), progress=False,
+            log=lambda *a: None)
+    assert not (tmp_path / "c.npz").exists()
+    assert all(np.isfinite(p.numpy()).all() for p in model.parameters())  # finite, yet the next forward overflows
+    assert model.training
+
+
 def test_zero_epochs_or_no_batches_are_refused():
     model = nn.Linear(4, 2)
     opt = optim.SGD(model.parameters(), lr=0.1)

@@ -102,3 +102,19 @@ def test_a_diverging_faces_run_is_one_line_and_keeps_the_weights(tmp_path, shipp
     assert done.returncode == 2 and len(lines) == 1, done.stderr
     assert lines[0].startswith("minigrad faces train: error: the loss became nan"), lines[0]
     assert weights.read_bytes() == SHIPPED[0].read_bytes()
+
+
+@pytest.mark.parametrize("command", ["faces", "yolo"])
+def test_an_application_without_its_action_is_a_usage_error(capsys, command):
+    # Before: `minigrad faces` printed its help and exited 0, as if it had done something.
+    _refused(capsys, [command], f"minigrad {command}", "ACTION", f"minigrad {command} --help")
+
+
+def test_yolo_train_at_a_huge_learning_rate_is_refused_with_the_rate(capsys, tmp_path, shipped_untouched):
+    # Before: with one step per epoch the blown-up weights were saved (or, since, validation failed with
+    # "box1 holds a NaN or infinite coordinate", which blames the boxes, not the learning rate).
+    line = _refused(capsys, ["yolo", "train", "--lr", "1e30", "--epochs", "1", "--scenes", "8", "--batch-size", "8",
+                             "--test-scenes", "4", "--out", str(tmp_path), "--no-progress"],
+                    "minigrad yolo train", "the loss became nan", "learning rate")
+    assert "box" not in line
+    assert not any(tmp_path.iterdir()), "a refused run wrote files"
