@@ -25,16 +25,19 @@ write the same place, and nothing is reduced across threads.
 import numpy as np
 from numba import njit, prange
 
-from .cpu_conv_workspace import Workspace, chunk
+from .cpu_conv_workspace import Workspace
 
 # Reassociation lets LLVM vectorise the dot products; no nnan/ninf, so NaN and inf
 # propagate as they do in PyTorch.
 _FAST = {"reassoc", "contract"}
 
-# A dot product of fewer numbers than this is too short to keep 8-wide vectors busy:
-# such layers (n_c f_w < 32) take the row-gathered form when their whole window is
-# long enough, or another path.
-MIN_RUN = 32
+# Shorter filter rows (n_c f_w numbers) leave too little work per reduction: each
+# output's f_h partial sums are reduced across the vector lanes at the end of every
+# row. Measured through F.conv2d, interleaved with the paths after this one: 16 x 192
+# -> 32 5 x 5 (rows of 960) took 0.51-0.60x their time; 16 x 16 -> 32 5 x 5 (rows of
+# 80) tied; LeNet-5's second conv (rows of 30, or its whole 150-long windows gathered
+# into rows first) took 1.1-1.6x, and a LeNet-5 training step 1.05x.
+MIN_RUN = 128
 
 
 @njit(fastmath=_FAST, inline="always")
@@ -63,22 +66,6 @@ def _to_padded_rows(x, p_t, p_l, out):
         for c in range(n_ch):
             for w in range(width):
                 out[n, r, (w + p_l) * n_ch + c] = x[n, c, h, w]
-
-
-@njit(parallel=True, cache=True)
-def _windows_as_rows(xr, n_ch, f_h, f_w, s_h, s_w, h_o, w_o, out):
-    """out[n, h, w * L : (w + 1) * L] = the whole f_h x f_w x n_c window of output (h, w),
-    for layers with few channels: one long dot product instead of f_h short ones.
-    Each task owns one output row."""
-    n_img = xr.shape[0]
-    run = f_w * n_ch
-    for t in prange(n_img * h_o):
-        n = t // h_o
-        h = t % h_o
-        for w in range(w_o):
-            for i in range(f_h):
-                src = xr[n, h * s_h + i, w * s_w * n_ch: w * s_w * n_ch + run]
-                out[n, h, (w * f_h + i) * run: (w * f_h + i + 1) * run] = src
 
 
 @njit(parallel=True, fastmath=_FAST, cache=True)
@@ -263,20 +250,17 @@ def _padded_planes(x, p_t, p_l, h_p, w_p, out):
 
 # Below these the setup (the filters reordered, the input copied to NHWC) costs more
 # than the faster dot products save. Measured, f+b: 512 channels 3 x 3 at 7 x 7, one
-# image (49 outputs), took 27 ms here against 18 ms on im2col; with 6 output channels
-# (LeNet's dx) the partial block of filters made the direct dx 10% slower.
+# image (49 outputs), took 27 ms here against 18 ms on im2col.
 MIN_OUTPUTS = 256
 MIN_FILTERS = 4
 
 
 def direct_applies(w, x_shape, h_o, w_o):
     """f > 1, at least MIN_FILTERS filters and MIN_OUTPUTS output pixels in the batch, and
-    enough numbers per dot product: a filter row of n_c f_w >= MIN_RUN or, gathered, a
-    whole window of n_c f_h f_w >= 2 MIN_RUN."""
+    filter rows of n_c f_w >= MIN_RUN numbers."""
     c_out, n_ch, f_h, f_w = w.shape
-    if f_h * f_w == 1 or c_out < MIN_FILTERS or x_shape[0] * h_o * w_o < MIN_OUTPUTS:
-        return False
-    return n_ch * f_w >= MIN_RUN or n_ch * f_h * f_w >= 2 * MIN_RUN
+    return (f_h * f_w > 1 and c_out >= MIN_FILTERS and x_shape[0] * h_o * w_o >= MIN_OUTPUTS
+            and n_ch * f_w >= MIN_RUN)
 
 
 def forward_direct(x, w, y, stride, padding):
@@ -290,21 +274,8 @@ def forward_direct(x, w, y, stride, padding):
     with Workspace(x.dtype) as ws:
         xr = ws.get("direct_rows", (n_img, height + p_t + p_b, (width + p_l + p_r) * n_ch))
         _to_padded_rows(x, p_t, p_l, xr)
-        if n_ch * f_w >= MIN_RUN:
-            w4 = np.ascontiguousarray(w.transpose(0, 2, 3, 1)).reshape(c_out, f_h, f_w * n_ch)
-            _direct_dots(xr, s_w * n_ch, s_h, w4, y, weights_outer, zero)
-            return
-        # Few channels: gather each whole window into one row, one dot product per
-        # output; the gathered rows are f_h f_w / s^2 times the input, so a batch chunk
-        # at a time.
-        run = f_h * f_w * n_ch
-        w1 = np.ascontiguousarray(w.transpose(0, 2, 3, 1)).reshape(c_out, 1, run)
-        n_b = chunk(h_o * w_o * run * x.itemsize, n_img)
-        for n0 in range(0, n_img, n_b):
-            m = min(n_b, n_img - n0)
-            windows = ws.get("direct_windows", (m, h_o, w_o * run))
-            _windows_as_rows(xr[n0:n0 + m], n_ch, f_h, f_w, s_h, s_w, h_o, w_o, windows)
-            _direct_dots(windows, run, 1, w1, y[n0:n0 + m], weights_outer, zero)
+        w4 = np.ascontiguousarray(w.transpose(0, 2, 3, 1)).reshape(c_out, f_h, f_w * n_ch)
+        _direct_dots(xr, s_w * n_ch, s_h, w4, y, weights_outer, zero)
 
 
 def weight_grad_direct(gy, x, w_shape, padding):

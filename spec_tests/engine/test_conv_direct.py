@@ -1,6 +1,6 @@
 """conv2d's direct path (cpu_conv_direct) against the window-loop references.
 
-The shapes are small, so the bar on output pixels is lowered; each case checks that
+The images are small, so the bar on output pixels is lowered; each case checks that
 the direct kernels really ran. Sizes are chosen for the kernels' edges: output widths
 that leave 1 or 2 pixels after the 3-pixel tiles, filter counts that leave a partial
 block of 4, channel counts that leave a partial block of 3 in dW.
@@ -22,11 +22,11 @@ def direct_calls(spy, monkeypatch):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("x_shape, w_shape, stride, pad", [
-    ((2, 16, 9, 10), (10, 16, 5, 5), (1, 1), (2, 2, 2, 2)),   # 10 filters: a partial block of 2
-    ((3, 7, 8, 7), (8, 7, 5, 5), (1, 1), (1, 0, 2, 1)),       # 7 channels (dW's partial block), asymmetric padding
-    ((1, 12, 6, 11), (9, 12, 3, 3), (1, 1), (0, 0, 0, 0)),    # no padding, widths 9 = 3 tiles exactly
-    ((2, 16, 11, 12), (8, 16, 3, 3), (2, 2), (1, 1, 1, 1)),   # stride 2: forward direct, dW elsewhere
-    ((2, 16, 10, 13), (8, 16, 3, 5), (1, 2), (1, 2, 0, 3)),   # rectangular filter, strides 1 and 2
+    ((2, 32, 9, 10), (10, 32, 5, 5), (1, 1), (2, 2, 2, 2)),   # 10 filters: a partial block of 2
+    ((3, 29, 8, 7), (8, 29, 5, 5), (1, 1), (1, 0, 2, 1)),     # 29 channels (dW's partial block), asymmetric padding
+    ((1, 48, 6, 11), (9, 48, 3, 3), (1, 1), (0, 0, 0, 0)),    # no padding, widths 9 = 3 tiles exactly
+    ((2, 48, 11, 12), (8, 48, 3, 3), (2, 2), (1, 1, 1, 1)),   # stride 2: forward direct, dW elsewhere
+    ((2, 32, 10, 13), (8, 32, 3, 5), (1, 2), (1, 2, 0, 3)),   # rectangular filter, strides 1 and 2
 ])
 def test_conv2d_direct_path(x_shape, w_shape, stride, pad, dtype, direct_calls):
     forward, weight_grad = direct_calls
@@ -35,18 +35,10 @@ def test_conv2d_direct_path(x_shape, w_shape, stride, pad, dtype, direct_calls):
     assert bool(weight_grad) == (stride == (1, 1)), "dW took the wrong path"
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_conv2d_direct_gathers_windows_when_channels_are_few(dtype, direct_calls, spy):
-    gathered = spy(cpu_conv_direct, "_windows_as_rows", 0)
-    # n_c f_w = 15 is too short a run; the whole 5 x 5 x 3 window (75) is long enough.
-    _check_conv((2, 3, 12, 11), (8, 3, 5, 5), (1, 1), (2, 1, 0, 2), dtype, seed=12)
-    assert gathered and direct_calls[0]
-
-
 def test_conv2d_direct_both_task_orders(direct_calls, monkeypatch):
     """weights_outer flips when the filters outweigh the input; both orders must agree."""
-    _check_conv((1, 32, 5, 5), (16, 32, 3, 3), (2, 2), (1, 1, 1, 1), np.float32, seed=13)   # weights bigger
-    _check_conv((4, 16, 12, 12), (8, 16, 3, 3), (2, 2), (1, 1, 1, 1), np.float32, seed=13)  # input bigger
+    _check_conv((1, 64, 5, 5), (16, 64, 3, 3), (2, 2), (1, 1, 1, 1), np.float32, seed=13)   # weights bigger
+    _check_conv((4, 48, 12, 12), (8, 48, 3, 3), (2, 2), (1, 1, 1, 1), np.float32, seed=13)  # input bigger
     assert len(direct_calls[0]) == 2
 
 
@@ -55,8 +47,9 @@ def test_direct_applies_only_where_it_was_measured_faster():
         return cpu_conv_direct.direct_applies(np.empty(w_shape, np.int8), x_shape, h_o, w_o)
 
     assert applies((32, 192, 5, 5), (16, 192, 28, 28), 28, 28)       # the course's 5 x 5 inception branch
-    assert applies((16, 6, 5, 5), (64, 6, 14, 14), 10, 10)           # LeNet-5's second conv, gathered
-    assert not applies((6, 1, 5, 5), (64, 1, 32, 32), 28, 28)        # LeNet-5's first: 6 filters, 25-long windows
+    assert applies((128, 64, 3, 3), (16, 64, 56, 56), 28, 28)        # a ResNet stride-2 conv
+    assert not applies((16, 6, 5, 5), (64, 6, 14, 14), 10, 10)       # LeNet-5's second conv: rows of 30
+    assert not applies((32, 16, 5, 5), (16, 16, 28, 28), 28, 28)     # rows of 80: a tie with shift-add
     assert not applies((512, 512, 3, 3), (1, 512, 7, 7), 7, 7)       # 49 outputs: setup outweighs the gain
     assert not applies((64, 64, 1, 1), (8, 64, 56, 56), 56, 56)      # 1 x 1 has its own path
 
@@ -65,8 +58,8 @@ def test_direct_applies_only_where_it_was_measured_faster():
 def test_conv2d_direct_keeps_nan_and_inf(fill, direct_calls):
     """No fast-math flags that assume finite numbers: a NaN or inf in x reaches y as in PyTorch."""
     rng = np.random.default_rng(14)
-    x = rng.standard_normal((1, 16, 8, 8)).astype(np.float32)
-    w = rng.standard_normal((8, 16, 3, 3)).astype(np.float32)
+    x = rng.standard_normal((1, 48, 8, 8)).astype(np.float32)
+    w = rng.standard_normal((8, 48, 3, 3)).astype(np.float32)
     x[0, 3, 4, 4] = fill
     y = cpu_conv.conv2d_forward(x, w, None, (1, 1), (1, 1, 1, 1))
     assert direct_calls[0]
