@@ -25,7 +25,7 @@ write the same place, and nothing is reduced across threads.
 import numpy as np
 from numba import njit, prange
 
-from .cpu_conv_workspace import Workspace
+from .cpu_conv_workspace import Workspace, aligned_empty
 
 # Reassociation lets LLVM vectorise the dot products; no nnan/ninf, so NaN and inf
 # propagate as they do in PyTorch.
@@ -274,7 +274,9 @@ def forward_direct(x, w, y, stride, padding):
     with Workspace(x.dtype) as ws:
         xr = ws.get("direct_rows", (n_img, height + p_t + p_b, (width + p_l + p_r) * n_ch))
         _to_padded_rows(x, p_t, p_l, xr)
-        w4 = np.ascontiguousarray(w.transpose(0, 2, 3, 1)).reshape(c_out, f_h, f_w * n_ch)
+        w4 = aligned_empty(w.size, w.dtype).reshape(c_out, f_h, f_w, n_ch)
+        w4[...] = w.transpose(0, 2, 3, 1)
+        w4 = w4.reshape(c_out, f_h, f_w * n_ch)
         _direct_dots(xr, s_w * n_ch, s_h, w4, y, weights_outer, zero)
 
 

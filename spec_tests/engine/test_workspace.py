@@ -46,3 +46,13 @@ def test_buffers_beyond_the_cap_are_freed(monkeypatch):
         big = ws.get("huge", (1000,))  # 4000 bytes > the cap
     with cws.Workspace(np.float32) as ws:
         assert not np.shares_memory(big, ws.get("huge", (1000,)))
+
+
+def test_buffers_start_on_a_cache_line():
+    for dtype in (np.float32, np.float64):
+        for size in (1, 7, 1000, 1 << 20):
+            a = cws.aligned_empty(size, dtype)
+            assert a.shape == (size,) and a.dtype == dtype and a.ctypes.data % cws.ALIGN == 0
+    with cws.Workspace(np.float32) as ws:
+        view = ws.get("aligned", (5, 3))
+    assert view.ctypes.data % cws.ALIGN == 0 and view.flags["C_CONTIGUOUS"]
