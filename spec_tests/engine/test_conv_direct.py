@@ -67,3 +67,14 @@ def test_conv2d_direct_keeps_nan_and_inf(fill, direct_calls):
     touched[3:6, 3:6] = True  # the outputs whose 3 x 3 window covers (4, 4)
     assert not np.isfinite(y[0][:, touched]).any()
     assert np.isfinite(y[0][:, ~touched]).all()
+
+
+def test_winograd_keeps_the_wide_layers_and_leaves_the_rest_to_the_direct_path():
+    def winograd(c_out, n_ch, n_img, size):
+        w = np.empty((c_out, n_ch, 3, 3), np.int8)
+        return cpu_conv._winograd(w, (1, 1), (n_img, n_ch, size, size), size, size)
+
+    assert winograd(128, 128, 16, 28)        # 3136 tiles, 128 channels: Winograd measured faster
+    assert not winograd(64, 64, 8, 56)       # 64 channels: the direct path measured faster
+    assert not winograd(512, 512, 2, 14)     # 98 tiles: direct
+    assert winograd(16, 16, 8, 56)           # rows of 48 numbers: no direct path, so Winograd
