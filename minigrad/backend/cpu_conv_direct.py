@@ -35,9 +35,12 @@ _FAST = {"reassoc", "contract"}
 # output's f_h partial sums are reduced across the vector lanes at the end of every
 # row. Measured through F.conv2d, interleaved with the paths after this one: 16 x 192
 # -> 32 5 x 5 (rows of 960) took 0.51-0.60x their time; 16 x 16 -> 32 5 x 5 (rows of
-# 80) tied; LeNet-5's second conv (rows of 30, or its whole 150-long windows gathered
-# into rows first) took 1.1-1.6x, and a LeNet-5 training step 1.05x.
+# 80) tied, and LeNet-5's second conv (rows of 30) lost (1.1-1.6x).
 MIN_RUN = 128
+# Such layers can still take the path with each window as one run (f_h input rows
+# stacked per output row): 16 x 16 -> 32 5 x 5 (windows of 400) f+b took 0.83-0.88x
+# the time of the GEMM paths; LeNet-5's second conv (windows of 150) 1.16-1.28x.
+MIN_WINDOW = 256
 
 
 @njit(fastmath=_FAST, inline="always")
@@ -66,6 +69,27 @@ def _to_padded_rows(x, p_t, p_l, out):
         for c in range(n_ch):
             for w in range(width):
                 out[n, r, (w + p_l) * n_ch + c] = x[n, c, h, w]
+
+
+@njit(parallel=True, cache=True)
+def _stack_rows(x, p_t, p_l, f_h, s_h, out):
+    """out[n, h, (col f_h + i) n_c + c] = x_pad[n, c, h s_h + i, col]: for output row h,
+    its f_h input rows interleaved column by column, so a whole f_h x f_w x n_c window is
+    one contiguous run. Each task owns one output row."""
+    n_img, n_ch, height, width = x.shape
+    h_o = out.shape[1]
+    w_p = out.shape[2] // (f_h * n_ch)
+    for t in prange(n_img * h_o):
+        n = t // h_o
+        h = t % h_o
+        out[n, h, :] = 0
+        for i in range(f_h):
+            r = h * s_h + i - p_t
+            if r < 0 or r >= height:
+                continue
+            for c in range(n_ch):
+                for col in range(width):
+                    out[n, h, ((col + p_l) * f_h + i) * n_ch + c] = x[n, c, r, col]
 
 
 @njit(parallel=True, fastmath=_FAST, cache=True)
@@ -250,17 +274,28 @@ def _padded_planes(x, p_t, p_l, h_p, w_p, out):
 
 # Below these the setup (the filters reordered, the input copied to NHWC) costs more
 # than the faster dot products save. Measured, f+b: 512 channels 3 x 3 at 7 x 7, one
-# image (49 outputs), took 27 ms here against 18 ms on im2col.
+# image (49 outputs), took 27 ms here against 18 ms on im2col; LeNet-5's dx, a
+# transposed conv with 6 filters (a block of 4 and a partial one), 2.4 against 1.9 ms.
 MIN_OUTPUTS = 256
-MIN_FILTERS = 4
+MIN_FILTERS = 8
+
+
+def _row_numbers(w):
+    """How many numbers one dot product reads: a filter row of n_c f_w, or, when rows are
+    shorter than MIN_RUN, the whole window (the input then stacked, see _stack_rows) if it
+    holds at least MIN_WINDOW; else 0."""
+    n_ch, f_h, f_w = w.shape[1], w.shape[2], w.shape[3]
+    if n_ch * f_w >= MIN_RUN:
+        return n_ch * f_w
+    return n_ch * f_h * f_w if n_ch * f_h * f_w >= MIN_WINDOW else 0
 
 
 def direct_applies(w, x_shape, h_o, w_o):
     """f > 1, at least MIN_FILTERS filters and MIN_OUTPUTS output pixels in the batch, and
-    filter rows of n_c f_w >= MIN_RUN numbers."""
+    long enough dot products (_row_numbers)."""
     c_out, n_ch, f_h, f_w = w.shape
     return (f_h * f_w > 1 and c_out >= MIN_FILTERS and x_shape[0] * h_o * w_o >= MIN_OUTPUTS
-            and n_ch * f_w >= MIN_RUN)
+            and _row_numbers(w) > 0)
 
 
 def forward_direct(x, w, y, stride, padding):
@@ -272,12 +307,22 @@ def forward_direct(x, w, y, stride, padding):
     zero = x.dtype.type(0)
     weights_outer = w.nbytes > x.nbytes
     with Workspace(x.dtype) as ws:
-        xr = ws.get("direct_rows", (n_img, height + p_t + p_b, (width + p_l + p_r) * n_ch))
-        _to_padded_rows(x, p_t, p_l, xr)
-        w4 = aligned_empty(w.size, w.dtype).reshape(c_out, f_h, f_w, n_ch)
-        w4[...] = w.transpose(0, 2, 3, 1)
-        w4 = w4.reshape(c_out, f_h, f_w * n_ch)
-        _direct_dots(xr, s_w * n_ch, s_h, w4, y, weights_outer, zero)
+        if n_ch * f_w >= MIN_RUN:
+            xr = ws.get("direct_rows", (n_img, height + p_t + p_b, (width + p_l + p_r) * n_ch))
+            _to_padded_rows(x, p_t, p_l, xr)
+            w4 = aligned_empty(w.size, w.dtype).reshape(c_out, f_h, f_w, n_ch)
+            w4[...] = w.transpose(0, 2, 3, 1)
+            w4 = w4.reshape(c_out, f_h, f_w * n_ch)
+            _direct_dots(xr, s_w * n_ch, s_h, w4, y, weights_outer, zero)
+            return
+        # Short rows: each output row gets its own copy of its f_h input rows, interleaved
+        # column by column, and the filter the same way, so a window is one run.
+        xs = ws.get("direct_stacked", (n_img, h_o, (width + p_l + p_r) * f_h * n_ch))
+        _stack_rows(x, p_t, p_l, f_h, s_h, xs)
+        w1 = aligned_empty(w.size, w.dtype).reshape(c_out, f_w, f_h, n_ch)
+        w1[...] = w.transpose(0, 3, 2, 1)
+        w1 = w1.reshape(c_out, 1, f_w * f_h * n_ch)
+        _direct_dots(xs, s_w * f_h * n_ch, 1, w1, y, weights_outer, zero)
 
 
 def weight_grad_direct(gy, x, w_shape, padding):

@@ -35,6 +35,18 @@ def test_conv2d_direct_path(x_shape, w_shape, stride, pad, dtype, direct_calls):
     assert bool(weight_grad) == (stride == (1, 1)), "dW took the wrong path"
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("x_shape, w_shape, stride, pad", [
+    ((2, 16, 9, 10), (10, 16, 5, 5), (1, 1), (2, 2, 2, 2)),   # rows of 80, windows of 400
+    ((2, 12, 13, 11), (8, 12, 5, 5), (2, 1), (0, 1, 2, 0)),   # windows of 300, stride 2 down, asymmetric padding
+    ((3, 11, 7, 8), (9, 11, 3, 9), (1, 1), (1, 1, 4, 4)),     # a wide filter, rows of 99
+])
+def test_conv2d_direct_stacks_rows_when_they_are_short(x_shape, w_shape, stride, pad, dtype, direct_calls, spy):
+    stacked = spy(cpu_conv_direct, "_stack_rows", 0)
+    _check_conv(x_shape, w_shape, stride, pad, dtype, seed=12)
+    assert stacked and direct_calls[0]
+
+
 def test_conv2d_direct_both_task_orders(direct_calls, monkeypatch):
     """weights_outer flips when the filters outweigh the input; both orders must agree."""
     _check_conv((1, 64, 5, 5), (16, 64, 3, 3), (2, 2), (1, 1, 1, 1), np.float32, seed=13)   # weights bigger
@@ -48,8 +60,9 @@ def test_direct_applies_only_where_it_was_measured_faster():
 
     assert applies((32, 192, 5, 5), (16, 192, 28, 28), 28, 28)       # the course's 5 x 5 inception branch
     assert applies((128, 64, 3, 3), (16, 64, 56, 56), 28, 28)        # a ResNet stride-2 conv
-    assert not applies((16, 6, 5, 5), (64, 6, 14, 14), 10, 10)       # LeNet-5's second conv: rows of 30
-    assert not applies((32, 16, 5, 5), (16, 16, 28, 28), 28, 28)     # rows of 80: a tie with shift-add
+    assert applies((32, 16, 5, 5), (16, 16, 28, 28), 28, 28)         # rows of 80, but windows of 400: stacked
+    assert not applies((16, 6, 5, 5), (64, 6, 14, 14), 10, 10)       # LeNet-5's second conv: windows of 150
+    assert not applies((6, 16, 5, 5), (64, 16, 10, 10), 14, 14)      # its dx as a conv: 6 filters
     assert not applies((512, 512, 3, 3), (1, 512, 7, 7), 7, 7)       # 49 outputs: setup outweighs the gain
     assert not applies((64, 64, 1, 1), (8, 64, 56, 56), 56, 56)      # 1 x 1 has its own path
 
