@@ -171,7 +171,6 @@ def _direct_dots(xr, step, s_h, w4, y, weights_outer, zero):
                     y[n, k, h, w] = acc
             continue
         for w0 in range(0, w_full, 3):
-            y[n, k0:k0 + 4, h, w0:w0 + 3] = 0
             for i in range(f_h):
                 row = xr[n, h * s_h + i]
                 sums = _dots_4x3(w4[k0, i], w4[k0 + 1, i], w4[k0 + 2, i], w4[k0 + 3, i],
@@ -180,7 +179,10 @@ def _direct_dots(xr, step, s_h, w4, y, weights_outer, zero):
                                  row[(w0 + 2) * step: (w0 + 2) * step + run], zero)
                 for r in range(4):
                     for q in range(3):
-                        y[n, k0 + r, h, w0 + q] += sums[3 * r + q]
+                        if i == 0:
+                            y[n, k0 + r, h, w0 + q] = sums[3 * r + q]
+                        else:
+                            y[n, k0 + r, h, w0 + q] += sums[3 * r + q]
         for w in range(w_full, w_o):
             # The last one or two pixels of the row: 4 filters x 1 pixel.
             a0 = a1 = a2 = a3 = zero
