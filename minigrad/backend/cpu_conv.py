@@ -58,9 +58,9 @@ def _transposed_is_cheaper(w, stride, padding, x_shape):
     p_t, p_b, p_l, p_r = padding
     fits = max(p_t, p_b) <= f_h - 1 and max(p_l, p_r) <= f_w - 1
     # dx's conv has x's size as its output: that decides whether it runs on Winograd.
-    w_t = np.empty((w.shape[1], w.shape[0], f_h, f_w), np.int8)  # only its shape is read
+    w_t_shape = (w.shape[1], w.shape[0], f_h, f_w)
     fewer = (w.shape[0] < w.shape[1] or winograd_applies(w, stride, *x_shape[:1], *x_shape[2:])
-             or _direct(w_t, x_shape[:1] + (w.shape[0],), *x_shape[2:]))
+             or _direct(w_t_shape, x_shape[:1] + (w.shape[0],), *x_shape[2:]))
     return tuple(stride) == (1, 1) and fits and fewer
 
 
@@ -104,14 +104,14 @@ WINOGRAD_OVER_DIRECT_CHANNELS = 128
 WINOGRAD_OVER_DIRECT_TILES = 512
 
 
-def _direct(w, x_shape, h_o, w_o):
-    return DIRECT and direct_applies(w, x_shape, h_o, w_o)
+def _direct(w_shape, x_shape, h_o, w_o):
+    return DIRECT and direct_applies(w_shape, x_shape, h_o, w_o)
 
 
 def _winograd(w, stride, x_shape, h_o, w_o):
     if not winograd_applies(w, stride, x_shape[0], h_o, w_o):
         return False
-    if not _direct(w, x_shape, h_o, w_o):
+    if not _direct(w.shape, x_shape, h_o, w_o):
         return True
     tiles = x_shape[0] * ((h_o + 1) // 2) * ((w_o + 1) // 2)
     return min(w.shape[0], w.shape[1]) >= WINOGRAD_OVER_DIRECT_CHANNELS and tiles >= WINOGRAD_OVER_DIRECT_TILES
@@ -128,7 +128,7 @@ def _forward(x, w, b, stride, padding):
         forward_pointwise(x, w2, y3)
     elif _winograd(w, stride, x.shape, h_o, w_o):
         forward_winograd(x, w, y, padding)
-    elif _direct(w, x.shape, h_o, w_o):
+    elif _direct(w.shape, x.shape, h_o, w_o):
         forward_direct(x, w, y, stride, padding)
     elif shifted_is_cheaper(w, stride, x.shape, padding):
         forward_shifted(x, w, y, padding)
@@ -158,7 +158,7 @@ def _backward(grad_y, x, w, stride, padding, needs):
     if need_w and _winograd(w, stride, x.shape, h_o, w_o):
         gw2 = weight_grad_winograd(gy, x, w.shape, padding).reshape(c_out, rows)
         need_w = False
-    elif need_w and tuple(stride) == (1, 1) and _direct(w, x.shape, h_o, w_o):
+    elif need_w and tuple(stride) == (1, 1) and _direct(w.shape, x.shape, h_o, w_o):
         gw2 = weight_grad_direct(gy, x, w.shape, padding).reshape(c_out, rows)
         need_w = False
     elif need_w and shifted_is_cheaper(w, stride, x.shape, padding):

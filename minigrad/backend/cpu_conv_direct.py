@@ -257,22 +257,22 @@ MIN_OUTPUTS = 256
 MIN_FILTERS = 8
 
 
-def _row_numbers(w):
+def _row_numbers(w_shape):
     """How many numbers one dot product reads: a filter row of n_c f_w, or, when rows are
     shorter than MIN_RUN, the whole window (the input then stacked, see _stack_rows) if it
     holds at least MIN_WINDOW; else 0."""
-    n_ch, f_h, f_w = w.shape[1], w.shape[2], w.shape[3]
+    n_ch, f_h, f_w = w_shape[1], w_shape[2], w_shape[3]
     if n_ch * f_w >= MIN_RUN:
         return n_ch * f_w
     return n_ch * f_h * f_w if n_ch * f_h * f_w >= MIN_WINDOW else 0
 
 
-def direct_applies(w, x_shape, h_o, w_o):
+def direct_applies(w_shape, x_shape, h_o, w_o):
     """f > 1, at least MIN_FILTERS filters and MIN_OUTPUTS output pixels in the batch, and
     long enough dot products (_row_numbers)."""
-    c_out, n_ch, f_h, f_w = w.shape
+    c_out, n_ch, f_h, f_w = w_shape
     return (f_h * f_w > 1 and c_out >= MIN_FILTERS and x_shape[0] * h_o * w_o >= MIN_OUTPUTS
-            and _row_numbers(w) > 0)
+            and _row_numbers(w_shape) > 0)
 
 
 def forward_direct(x, w, y, stride, padding):
