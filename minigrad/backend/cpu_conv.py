@@ -129,7 +129,8 @@ def _forward(x, w, b, stride, padding):
     elif _winograd(w, stride, x.shape, h_o, w_o):
         forward_winograd(x, w, y, padding)
     elif _direct(w.shape, x.shape, h_o, w_o):
-        forward_direct(x, w, y, stride, padding)
+        forward_direct(x, w, b, y, stride, padding)
+        return y
     elif shifted_is_cheaper(w, stride, x.shape, padding):
         forward_shifted(x, w, y, padding)
     elif parts := per_image_parts(x, w, stride, padding):

@@ -1,30 +1,32 @@
-"""conv2d's direct path: dot products along contiguous runs of channels, no GEMM call.
+"""conv2d's direct path: one dot product per output, along a contiguous window; no GEMM call.
 
-With the channels last (NHWC), the f_w pixels under one filter row and their n_c
-channels are one contiguous run of f_w * n_c numbers, and so is that row of the
-filter, laid out (n_c', f_h, f_w * n_c). So every output is f_h dot products of two
-contiguous vectors:
+Each task takes one output row. It copies the f_h input rows under that row into a
+buffer of its own (a few kB to a few hundred, in cache), column by column: input
+column q becomes one slot of f_h n_c numbers, (i, c) inside, rounded up to whole
+vectors with zeros. The window of output (h, w) is then the f_w slots from column
+w s_w on, one contiguous run, and the filter is laid out the same way:
 
-    y[n, k, h, w] = sum_i  W[k, i, :] . x_nhwc[n, h s_h + i, w s_w n_c : (w s_w + f_w) n_c]
+    y[n, k, h, w] = W_k . stacked_h[w s_w slot : (w s_w + f_w) slot] + b[k]
 
 The kernel keeps a tile of 4 filters x 3 output pixels in 12 registers and streams 7
 vectors through them (``_dots_4x3``): 7 loads for 12 multiply-adds, which keeps the FMA
 units busy where a BLAS call with 16-32 output rows (the course's 5 x 5 layers) cannot.
-Measured forward through F.conv2d, 16 x 192 x 28 x 28 -> 32, 5 x 5: 40-42 ms here
-against 78-84 ms through OpenBLAS's shift-add GEMMs (PyTorch: about 30 ms).
+Every window starts on a vector boundary and holds whole vectors, so no dot product has
+a scalar tail. Measured forward through F.conv2d against the earlier layout (one dot
+product per filter row, the rows stacked in a separate pass): 8 x 64 x 56 x 56 -> 64,
+3 x 3, 0.77x PyTorch's time against 1.02x; f+b of 16 x 192 x 28 x 28 -> 32, 5 x 5, 1.12-1.18x
+against 1.21-1.31x.
 
-When the rows are short (few channels) but the window is long, each output row gets its
-own copy of its f_h input rows, interleaved column by column (``_stack_rows``): a whole
-f_h x f_w x n_c window is then one run, and each output a single dot product.
-
+dx of a stride-1 layer is its transposed conv, through this same path (cpu_conv).
 dW (stride 1) is the same kind of kernel on the padded grid: dy padded to the padded
 width w_p with zeros, then dW[k, c, i, j] = sum over n, q of dy_p[n, k, q] *
 x_pad[n, c, q + i w_p + j], dot products of contiguous rows, a tile of 4 filters x 3
 channels at once.
 
-Threads: the forward's task owns the outputs y[n, k0:k0 + 4, h, :]; dW's task owns
-dW[k0:k0 + 4, c0:c0 + 3, i, j] and sums over the whole batch itself. No two tasks
-write the same place, and nothing is reduced across threads.
+Threads: the forward's task owns the outputs y[n, k, h, :] for one row and one group of
+filters, and its own stacking buffer; dW's task owns dW[k0:k0 + 4, c0:c0 + 3, i, j]
+and sums over the whole batch itself. No two tasks write the same place, and nothing is
+reduced across threads.
 """
 import numpy as np
 from numba import njit, prange
@@ -35,16 +37,21 @@ from .cpu_conv_workspace import Workspace, aligned_empty
 # propagate as they do in PyTorch.
 _FAST = {"reassoc", "contract"}
 
-# Shorter filter rows (n_c f_w numbers) leave too little work per reduction: each
-# output's f_h partial sums are reduced across the vector lanes at the end of every
-# row. Measured through F.conv2d, interleaved with the paths after this one: 16 x 192
-# -> 32 5 x 5 (rows of 960) took 0.51-0.60x their time; 16 x 16 -> 32 5 x 5 (rows of
-# 80) tied, and LeNet-5's second conv (rows of 30) lost (1.1-1.6x).
-MIN_RUN = 128
-# Such layers can still take the path with each window as one run (f_h input rows
-# stacked per output row): 16 x 16 -> 32 5 x 5 (windows of 400) f+b took 0.83-0.88x
-# the time of the GEMM paths; LeNet-5's second conv (windows of 150) 1.16-1.28x.
-MIN_WINDOW = 256
+# Shorter windows (n_c f_h f_w numbers) leave too little work per reduction across the
+# vector lanes; and with fewer channels than one vector the stacking copies runs too
+# short to pay. Measured f+b through F.conv2d, interleaved with PyTorch: 16 x 16 x 32 x
+# 32 -> 16, 3 x 3 (windows of 144) took 8.4 ms here against 17.2 on Winograd; LeNet-5's
+# second conv (6 channels, windows of 150) 6.1-6.5 ms against 5.5-5.8 on the per-image GEMMs.
+MIN_WINDOW = 128
+MIN_CHANNELS = 8
+# A group of filters a thread keeps in cache while the rows stream past; larger filter
+# banks are split. Measured on the kernel, 512 -> 512 channels 3 x 3 (9.4 MB): at 2 x 14
+# x 14 one group took 20.1 ms, 5 groups 16.4, 37 groups 19.8; at 1 x 28 x 28 all tied
+# (32.6-33.1 ms) up to 10 groups. 16 x 192 -> 32, 5 x 5 (0.6 MB) lost 10% in 3 groups.
+GROUP_BYTES = 2 << 20
+# Column slots are rounded up to a multiple of this many numbers: 8 float32s fill one
+# 32-byte vector (float64 windows then hold two vectors' worth of slots).
+VECTOR = 8
 
 
 @njit(fastmath=_FAST, inline="always")
@@ -104,101 +111,70 @@ def _to_padded_rows(x, p_t, p_l, out):
                 out[n, r, (w + p_l) * n_ch + c] = x[n, c, h, w]
 
 
-@njit(parallel=True, cache=True)
-def _stack_rows(x, p_t, p_l, f_h, s_h, out):
-    """out[n, h, (col f_h + i) n_c + c] = x_pad[n, c, h s_h + i, col]: for output row h,
-    its f_h input rows interleaved column by column, so a whole f_h x f_w x n_c window is
-    one contiguous run. Each task owns one output row."""
-    n_img, n_ch, height, width = x.shape
-    h_o = out.shape[1]
-    w_p = out.shape[2] // (f_h * n_ch)
-    for t in prange(n_img * h_o):
-        n = t // h_o
-        h = t % h_o
-        out[n, h, :] = 0
-        for i in range(f_h):
-            r = h * s_h + i - p_t
-            if r < 0 or r >= height:
-                continue
-            for c in range(n_ch):
-                for col in range(width):
-                    out[n, h, ((col + p_l) * f_h + i) * n_ch + c] = x[n, c, r, col]
-
-
 @njit(parallel=True, fastmath=_FAST, cache=True)
-def _direct_dots(xr, step, s_h, w4, y, weights_outer, zero):
-    """y[n, k, h, w] = sum_i w4[k, i, :] . xr[n, h s_h + i, w step : w step + L].
+def _window_dots(xr, n_ch, f_h, s_h, s_w, column, wk, bias, groups, y, zero):
+    """y[n, k, h, w] = wk[k] . (the window of output (h, w), stacked column by column) + bias[k].
 
-    Each task owns y[n, k0:k0 + 4, h, :]. ``weights_outer`` orders the tasks filter
-    block first, so a thread keeps one block of filters in cache while the images
-    stream past: measured faster when the weights outweigh the input (512 channels
-    at 7 x 7), slower otherwise."""
+    xr holds the padded input as NHWC rows, (n, h_p, w_p n_c). A task first copies the
+    f_h input rows of its output row into a buffer of its own, column by column: input
+    column q fills stacked[q column : q column + f_h n_c] as (i, c), and the rest of its
+    ``column`` slots (f_h n_c rounded up to whole vectors) stay zero. Every window is
+    then one contiguous, vector-aligned run of f_w column slots, and wk (n_c', f_w
+    column) holds each filter the same way, zeros in the same slots: the zeros meet
+    zeros, so no vector has a scalar tail and no neighbour's inf or NaN leaks in.
+    The dot products are taken in tiles of 4 filters x 3 pixels; tiles past the last
+    filter or pixel repeat the last one and drop its sums, so one loop serves every size.
+
+    Each task owns y[n, k, h, :] for one output row and the filters of its group:
+    ``groups`` > 1 splits large filter banks so that a thread keeps one group of
+    filters in cache while the rows stream past (the task order is group first)."""
     n_img = xr.shape[0]
-    c_out, f_h, run = w4.shape
+    c_out, run = wk.shape
+    w_p = xr.shape[2] // n_ch
     h_o, w_o = y.shape[2], y.shape[3]
+    step = s_w * column
     blocks = (c_out + 3) // 4
-    w_full = w_o - w_o % 3
-    for t in prange(n_img * h_o * blocks):
-        if weights_outer:
-            k0 = (t // (n_img * h_o)) * 4
-            n = (t // h_o) % n_img
-            h = t % h_o
-        else:
-            n = t // (h_o * blocks)
-            h = (t // blocks) % h_o
-            k0 = (t % blocks) * 4
-        if k0 + 4 > c_out:
-            # The last, partial block of filters: one filter x 3 pixels at a time.
-            for k in range(k0, c_out):
-                for w0 in range(0, w_full, 3):
-                    b0 = b1 = b2 = zero
-                    for i in range(f_h):
-                        row = xr[n, h * s_h + i]
-                        x0 = row[w0 * step: w0 * step + run]
-                        x1 = row[(w0 + 1) * step: (w0 + 1) * step + run]
-                        x2 = row[(w0 + 2) * step: (w0 + 2) * step + run]
-                        u0 = w4[k, i]
-                        for c in range(run):
-                            q = u0[c]
-                            b0 += q * x0[c]
-                            b1 += q * x1[c]
-                            b2 += q * x2[c]
-                    y[n, k, h, w0], y[n, k, h, w0 + 1], y[n, k, h, w0 + 2] = b0, b1, b2
-                for w in range(w_full, w_o):
-                    acc = zero
-                    for i in range(f_h):
-                        acc += _dot(w4[k, i], xr[n, h * s_h + i, w * step: w * step + run], zero)
-                    y[n, k, h, w] = acc
-            continue
-        for w0 in range(0, w_full, 3):
+    per_group = (blocks + groups - 1) // groups
+    for t in prange(groups * n_img * h_o):
+        g = t // (n_img * h_o)
+        n = (t // h_o) % n_img
+        h = t % h_o
+        stacked = _aligned_scratch(w_p * column, xr.dtype)
+        for col in range(w_p):
+            base = col * column
             for i in range(f_h):
-                row = xr[n, h * s_h + i]
-                sums = _dots_4x3(w4[k0, i], w4[k0 + 1, i], w4[k0 + 2, i], w4[k0 + 3, i],
-                                 row[w0 * step: w0 * step + run],
-                                 row[(w0 + 1) * step: (w0 + 1) * step + run],
-                                 row[(w0 + 2) * step: (w0 + 2) * step + run], zero)
+                # Element by element: measured 20-30% faster than slice assignment here.
+                src = xr[n, h * s_h + i, col * n_ch:(col + 1) * n_ch]
+                for c in range(n_ch):
+                    stacked[base + i * n_ch + c] = src[c]
+            for e in range(base + f_h * n_ch, base + column):
+                stacked[e] = zero
+        for b in range(g * per_group, min(blocks, (g + 1) * per_group)):
+            k0 = 4 * b
+            k1 = min(k0 + 1, c_out - 1)
+            k2 = min(k0 + 2, c_out - 1)
+            k3 = min(k0 + 3, c_out - 1)
+            for w0 in range(0, w_o, 3):
+                o1 = min(w0 + 1, w_o - 1) * step
+                o2 = min(w0 + 2, w_o - 1) * step
+                sums = _dots_4x3(wk[k0], wk[k1], wk[k2], wk[k3], stacked[w0 * step:w0 * step + run],
+                                 stacked[o1:o1 + run], stacked[o2:o2 + run], zero)
+                # Constant trip counts, so the tuple is indexed by constants (a variable
+                # index kept the 12 sums in memory: 20% slower).
                 for r in range(4):
-                    for q in range(3):
-                        if i == 0:
-                            y[n, k0 + r, h, w0 + q] = sums[3 * r + q]
-                        else:
-                            y[n, k0 + r, h, w0 + q] += sums[3 * r + q]
-        for w in range(w_full, w_o):
-            # The last one or two pixels of the row: 4 filters x 1 pixel.
-            a0 = a1 = a2 = a3 = zero
-            for i in range(f_h):
-                x0 = xr[n, h * s_h + i, w * step: w * step + run]
-                u0 = w4[k0, i]
-                u1 = w4[k0 + 1, i]
-                u2 = w4[k0 + 2, i]
-                u3 = w4[k0 + 3, i]
-                for c in range(run):
-                    p0 = x0[c]
-                    a0 += u0[c] * p0
-                    a1 += u1[c] * p0
-                    a2 += u2[c] * p0
-                    a3 += u3[c] * p0
-            y[n, k0, h, w], y[n, k0 + 1, h, w], y[n, k0 + 2, h, w], y[n, k0 + 3, h, w] = a0, a1, a2, a3
+                    if k0 + r < c_out:
+                        for q in range(3):
+                            if w0 + q < w_o:
+                                y[n, k0 + r, h, w0 + q] = sums[3 * r + q] + bias[k0 + r]
+
+
+@njit(inline="always")
+def _aligned_scratch(size, dtype):
+    """A task's own buffer of ``size`` numbers starting on a 64-byte boundary (Numba's
+    allocations are only 16-byte aligned)."""
+    raw = np.empty(size + 64, dtype)
+    start = (-raw.ctypes.data % 64) // raw.itemsize
+    return raw[start:start + size]
 
 
 @njit(parallel=True, fastmath=_FAST, cache=True)
@@ -257,52 +233,34 @@ MIN_OUTPUTS = 256
 MIN_FILTERS = 8
 
 
-def _row_numbers(w_shape):
-    """How many numbers one dot product reads: a filter row of n_c f_w, or, when rows are
-    shorter than MIN_RUN, the whole window (the input then stacked, see _stack_rows) if it
-    holds at least MIN_WINDOW; else 0."""
-    n_ch, f_h, f_w = w_shape[1], w_shape[2], w_shape[3]
-    if n_ch * f_w >= MIN_RUN:
-        return n_ch * f_w
-    return n_ch * f_h * f_w if n_ch * f_h * f_w >= MIN_WINDOW else 0
-
-
 def direct_applies(w_shape, x_shape, h_o, w_o):
-    """f > 1, at least MIN_FILTERS filters and MIN_OUTPUTS output pixels in the batch, and
-    long enough dot products (_row_numbers)."""
+    """f > 1, at least MIN_FILTERS filters, MIN_CHANNELS channels and MIN_OUTPUTS output
+    pixels in the batch, and windows of at least MIN_WINDOW numbers."""
     c_out, n_ch, f_h, f_w = w_shape
-    return (f_h * f_w > 1 and c_out >= MIN_FILTERS and x_shape[0] * h_o * w_o >= MIN_OUTPUTS
-            and _row_numbers(w_shape) > 0)
+    return (f_h * f_w > 1 and c_out >= MIN_FILTERS and n_ch >= MIN_CHANNELS
+            and x_shape[0] * h_o * w_o >= MIN_OUTPUTS and n_ch * f_h * f_w >= MIN_WINDOW)
 
 
-def forward_direct(x, w, y, stride, padding):
+def forward_direct(x, w, b, y, stride, padding):
+    """y = conv(x, W) + b, b None for none: the bias is added as each output is stored,
+    which saves a pass over y (0.3-0.7 ms of a 16 x 32 x 28 x 28 output)."""
     c_out, n_ch, f_h, f_w = w.shape
     s_h, s_w = stride
     p_t, p_b, p_l, p_r = padding
     n_img, _, height, width = x.shape
     h_o, w_o = y.shape[2], y.shape[3]
-    zero = x.dtype.type(0)
-    weights_outer = w.nbytes > x.nbytes
+    # One slot per input column: its f_h rows of n_c channels, rounded up to whole vectors.
+    column = -(-f_h * n_ch // VECTOR) * VECTOR
+    wk = aligned_empty(c_out * f_w * column, x.dtype).reshape(c_out, f_w, column)
+    wk[:, :, f_h * n_ch:] = 0
+    wk[:, :, :f_h * n_ch] = w.transpose(0, 3, 2, 1).reshape(c_out, f_w, f_h * n_ch)   # (k, j, i, c)
+    groups = min((c_out + 3) // 4, -(-w.nbytes // GROUP_BYTES))
     with Workspace(x.dtype) as ws:
-        if n_ch * f_w >= MIN_RUN:
-            xr = ws.get("direct_rows", (n_img, height + p_t + p_b, (width + p_l + p_r) * n_ch))
-            _to_padded_rows(x, p_t, p_l, xr)
-            w4 = _reordered(w, (0, 2, 3, 1), (c_out, f_h, f_w * n_ch))       # (k, i, j, c)
-            _direct_dots(xr, s_w * n_ch, s_h, w4, y, weights_outer, zero)
-        else:
-            # Short rows: each output row gets its own copy of its f_h input rows,
-            # interleaved column by column, and the filter the same way: a window is one run.
-            xs = ws.get("direct_stacked", (n_img, h_o, (width + p_l + p_r) * f_h * n_ch))
-            _stack_rows(x, p_t, p_l, f_h, s_h, xs)
-            w1 = _reordered(w, (0, 3, 2, 1), (c_out, 1, f_w * f_h * n_ch))   # (k, j, i, c)
-            _direct_dots(xs, s_w * f_h * n_ch, 1, w1, y, weights_outer, zero)
-
-
-def _reordered(w, axes, shape):
-    """W with its axes in the order ``axes``, in a buffer aligned for vector loads, as ``shape``."""
-    out = aligned_empty(w.size, w.dtype).reshape(tuple(w.shape[a] for a in axes))
-    out[...] = w.transpose(axes)
-    return out.reshape(shape)
+        xr = ws.get("direct_rows", (n_img, height + p_t + p_b, (width + p_l + p_r) * n_ch))
+        _to_padded_rows(x, p_t, p_l, xr)
+        bias = np.zeros(c_out, x.dtype) if b is None else np.asarray(b, dtype=x.dtype)
+        _window_dots(xr, n_ch, f_h, s_h, s_w, column, wk.reshape(c_out, f_w * column), bias, groups, y,
+                     x.dtype.type(0))
 
 
 def weight_grad_direct(gy, x, w_shape, padding):
