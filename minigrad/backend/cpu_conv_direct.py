@@ -38,11 +38,15 @@ from .cpu_conv_workspace import Workspace, aligned_empty
 _FAST = {"reassoc", "contract"}
 
 # Shorter windows (n_c f_h f_w numbers) leave too little work per reduction across the
-# vector lanes; and with fewer channels than one vector the stacking copies runs too
-# short to pay. Measured f+b through F.conv2d, interleaved with PyTorch: 16 x 16 x 32 x
-# 32 -> 16, 3 x 3 (windows of 144) took 8.4 ms here against 17.2 on Winograd; LeNet-5's
-# second conv (6 channels, windows of 150) 6.1-6.5 ms against 5.5-5.8 on the per-image GEMMs.
+# vector lanes. Measured f+b through F.conv2d, interleaved with PyTorch: 16 x 16 x 32 x
+# 32 -> 16, 3 x 3 (windows of 144) took 8.4 ms here against 17.2 on Winograd.
 MIN_WINDOW = 128
+# With fewer channels, dW's blocks of 3 channels leave too few tasks, and the forward
+# pass alone does not pay: LeNet-5's second conv (6 channels) ran its forward pass here
+# in 1.2 ms against 1.95 on the per-image GEMMs, but f+b took 6.0-6.5 ms against 5.2-5.8
+# whether dW ran here or not (the per-image path computes dx and dW in one pass, and its
+# GEMM threads run slower right after a Numba kernel; see README, Threads). The ResNet
+# stem (3 channels, 7 x 7, windows of 147) tied at batch 8 and lost 10% at batch 1.
 MIN_CHANNELS = 8
 # A group of filters a thread keeps in cache while the rows stream past; larger filter
 # banks are split. Measured on the kernel, 512 -> 512 channels 3 x 3 (9.4 MB): at 2 x 14
@@ -91,46 +95,25 @@ def _dots_4x3(u0, u1, u2, u3, x0, x1, x2, zero):
     return a00, a01, a02, a10, a11, a12, a20, a21, a22, a30, a31, a32
 
 
-@njit(parallel=True, cache=True)
-def _to_padded_rows(x, p_t, p_l, out):
-    """out[n, h + p_t, (w + p_l) n_c + c] = x[n, c, h, w], zeros around; each task owns
-    one output row."""
-    n_img, n_ch, height, width = x.shape
-    h_p = out.shape[1]
-    for t in prange(n_img * h_p):
-        n = t // h_p
-        r = t % h_p
-        h = r - p_t
-        if h < 0 or h >= height:
-            out[n, r, :] = 0
-            continue
-        out[n, r, : p_l * n_ch] = 0
-        out[n, r, (p_l + width) * n_ch:] = 0
-        for c in range(n_ch):
-            for w in range(width):
-                out[n, r, (w + p_l) * n_ch + c] = x[n, c, h, w]
-
-
 @njit(parallel=True, fastmath=_FAST, cache=True)
-def _window_dots(xr, n_ch, f_h, s_h, s_w, column, wk, bias, groups, y, zero):
+def _window_dots(x, p_t, p_l, w_p, f_h, s_h, s_w, column, wk, bias, groups, y, zero):
     """y[n, k, h, w] = wk[k] . (the window of output (h, w), stacked column by column) + bias[k].
 
-    xr holds the padded input as NHWC rows, (n, h_p, w_p n_c). A task first copies the
-    f_h input rows of its output row into a buffer of its own, column by column: input
-    column q fills stacked[q column : q column + f_h n_c] as (i, c), and the rest of its
-    ``column`` slots (f_h n_c rounded up to whole vectors) stay zero. Every window is
-    then one contiguous, vector-aligned run of f_w column slots, and wk (n_c', f_w
-    column) holds each filter the same way, zeros in the same slots: the zeros meet
-    zeros, so no vector has a scalar tail and no neighbour's inf or NaN leaks in.
-    The dot products are taken in tiles of 4 filters x 3 pixels; tiles past the last
-    filter or pixel repeat the last one and drop its sums, so one loop serves every size.
+    A task first copies the f_h input rows under its output row into a buffer of its
+    own, column by column: padded input column q fills stacked[q column : q column +
+    f_h n_c] as (i, c), and the rest of its ``column`` slots (f_h n_c rounded up to
+    whole vectors) stay zero, as do the padding's columns and rows. Every window is then
+    one contiguous, vector-aligned run of f_w column slots, and wk (n_c', f_w column)
+    holds each filter the same way, zeros in the same slots: the zeros meet zeros, so no
+    vector has a scalar tail and no neighbour's inf or NaN leaks in. The dot products
+    are taken in tiles of 4 filters x 3 pixels; tiles past the last filter or pixel
+    repeat the last one and drop its sums, so one loop serves every size.
 
     Each task owns y[n, k, h, :] for one output row and the filters of its group:
     ``groups`` > 1 splits large filter banks so that a thread keeps one group of
     filters in cache while the rows stream past (the task order is group first)."""
-    n_img = xr.shape[0]
+    n_img, n_ch, height, width = x.shape
     c_out, run = wk.shape
-    w_p = xr.shape[2] // n_ch
     h_o, w_o = y.shape[2], y.shape[3]
     step = s_w * column
     blocks = (c_out + 3) // 4
@@ -139,16 +122,19 @@ def _window_dots(xr, n_ch, f_h, s_h, s_w, column, wk, bias, groups, y, zero):
         g = t // (n_img * h_o)
         n = (t // h_o) % n_img
         h = t % h_o
-        stacked = _aligned_scratch(w_p * column, xr.dtype)
-        for col in range(w_p):
-            base = col * column
-            for i in range(f_h):
-                # Element by element: measured 20-30% faster than slice assignment here.
-                src = xr[n, h * s_h + i, col * n_ch:(col + 1) * n_ch]
-                for c in range(n_ch):
-                    stacked[base + i * n_ch + c] = src[c]
-            for e in range(base + f_h * n_ch, base + column):
-                stacked[e] = zero
+        stacked = _aligned_scratch(w_p * column, x.dtype)
+        stacked[:] = zero
+        # Straight from x (NCHW): measured 2-24% faster than copying x to padded NHWC
+        # rows in a pass of its own first (one parallel launch and one pass fewer).
+        for i in range(f_h):
+            r = h * s_h + i - p_t
+            if r < 0 or r >= height:
+                continue
+            for c in range(n_ch):
+                src = x[n, c, r]
+                first = p_l * column + i * n_ch + c
+                for q in range(width):
+                    stacked[first + q * column] = src[q]
         for b in range(g * per_group, min(blocks, (g + 1) * per_group)):
             k0 = 4 * b
             k1 = min(k0 + 1, c_out - 1)
@@ -247,20 +233,15 @@ def forward_direct(x, w, b, y, stride, padding):
     c_out, n_ch, f_h, f_w = w.shape
     s_h, s_w = stride
     p_t, p_b, p_l, p_r = padding
-    n_img, _, height, width = x.shape
-    h_o, w_o = y.shape[2], y.shape[3]
     # One slot per input column: its f_h rows of n_c channels, rounded up to whole vectors.
     column = -(-f_h * n_ch // VECTOR) * VECTOR
     wk = aligned_empty(c_out * f_w * column, x.dtype).reshape(c_out, f_w, column)
     wk[:, :, f_h * n_ch:] = 0
     wk[:, :, :f_h * n_ch] = w.transpose(0, 3, 2, 1).reshape(c_out, f_w, f_h * n_ch)   # (k, j, i, c)
     groups = min((c_out + 3) // 4, -(-w.nbytes // GROUP_BYTES))
-    with Workspace(x.dtype) as ws:
-        xr = ws.get("direct_rows", (n_img, height + p_t + p_b, (width + p_l + p_r) * n_ch))
-        _to_padded_rows(x, p_t, p_l, xr)
-        bias = np.zeros(c_out, x.dtype) if b is None else np.asarray(b, dtype=x.dtype)
-        _window_dots(xr, n_ch, f_h, s_h, s_w, column, wk.reshape(c_out, f_w * column), bias, groups, y,
-                     x.dtype.type(0))
+    bias = np.zeros(c_out, x.dtype) if b is None else np.asarray(b, dtype=x.dtype)
+    _window_dots(x, p_t, p_l, x.shape[3] + p_l + p_r, f_h, s_h, s_w, column, wk.reshape(c_out, f_w * column),
+                 bias, groups, y, x.dtype.type(0))
 
 
 def weight_grad_direct(gy, x, w_shape, padding):
