@@ -11,9 +11,9 @@ Path selection, in this order (each path's file says what each thread owns):
   out, >= 32 output tiles in the batch; where the direct path also applies, only from
   128 channels and 512 tiles): 2.25x fewer multiplies than any GEMM path, for the
   forward pass, dx and dW.
-- direct (``cpu_conv_direct``; f > 1, >= 8 filters, >= 256 output pixels in the batch,
-  filter rows of n_c f_w >= 128 numbers, or whole windows of >= 256 with the rows
-  stacked): dot products along NHWC channel runs in a 4 x 3 register tile, no im2col
+- direct (``cpu_conv_direct``; f > 1, >= 8 filters and channels, >= 256 output pixels
+  in the batch, windows of n_c f_h f_w >= 128 numbers): each output one dot product
+  along its whole window, stacked per output row, in a 4 x 3 register tile; no im2col
   and no BLAS; any stride for the forward pass, dW for stride 1. It is what the 5 x 5
   layers with 16-32 filters needed: OpenBLAS runs such skinny GEMMs at under half the
   machine's peak.

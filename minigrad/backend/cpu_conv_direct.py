@@ -211,8 +211,9 @@ def _padded_planes(x, p_t, p_l, h_p, w_p, out):
                 out[n, c, base + w] = x[n, c, h, w]
 
 
-# Below these the setup (the filters reordered, the input copied to NHWC) costs more
-# than the faster dot products save. Measured, f+b: 512 channels 3 x 3 at 7 x 7, one
+# Below these the setup (the filters reordered, every input row stacked f_h times)
+# costs more than the faster dot products save (measured with the earlier layout,
+# whose setup was an NHWC copy of the input). Measured, f+b: 512 channels 3 x 3 at 7 x 7, one
 # image (49 outputs), took 27 ms here against 18 ms on im2col; LeNet-5's dx, a
 # transposed conv with 6 filters (a block of 4 and a partial one), 2.4 against 1.9 ms.
 MIN_OUTPUTS = 256
