@@ -145,8 +145,8 @@ def _window_dots(x, p_t, p_l, w_p, f_h, s_h, s_w, column, wk, bias, groups, y, z
                 o2 = min(w0 + 2, w_o - 1) * step
                 sums = _dots_4x3(wk[k0], wk[k1], wk[k2], wk[k3], stacked[w0 * step:w0 * step + run],
                                  stacked[o1:o1 + run], stacked[o2:o2 + run], zero)
-                # Constant trip counts, so the tuple is indexed by constants (a variable
-                # index kept the 12 sums in memory: 20% slower).
+                # Constant trip counts, so the tuple is indexed by constants: with
+                # range(min(4, c_out - k0)) the kernel measured 18-35% slower.
                 for r in range(4):
                     if k0 + r < c_out:
                         for q in range(3):
