@@ -12,10 +12,11 @@ The kernel keeps a tile of 4 filters x 3 output pixels in 12 registers and strea
 vectors through them (``_dots_4x3``): 7 loads for 12 multiply-adds, which keeps the FMA
 units busy where a BLAS call with 16-32 output rows (the course's 5 x 5 layers) cannot.
 Every window starts on a vector boundary and holds whole vectors, so no dot product has
-a scalar tail. Measured forward through F.conv2d against the earlier layout (one dot
-product per filter row, the rows stacked in a separate pass): 8 x 64 x 56 x 56 -> 64,
-3 x 3, 0.77x PyTorch's time against 1.02x; f+b of 16 x 192 x 28 x 28 -> 32, 5 x 5, 1.12-1.18x
-against 1.21-1.31x.
+a scalar tail. Measured through F.conv2d against the earlier layout (one dot product
+per filter row, after a separate NHWC pass), interleaved with PyTorch, in runs of old ->
+new: 8 x 64 x 56 x 56 -> 64, 3 x 3, forward 1.01 -> 0.95x, 1.02 -> 0.77x, 1.07 -> 1.00x
+PyTorch's time; 16 x 192 x 28 x 28 -> 32, 5 x 5, f+b 1.31 -> 1.27x, 1.28 -> 1.18x,
+1.21 -> 1.12x (benchmarks/RESULTS.md, issue 13's fourth pass).
 
 dx of a stride-1 layer is its transposed conv, through this same path (cpu_conv).
 dW (stride 1) is the same kind of kernel on the padded grid: dy padded to the padded
@@ -41,11 +42,11 @@ _FAST = {"reassoc", "contract"}
 # vector lanes. Measured f+b through F.conv2d, interleaved with PyTorch: 16 x 16 x 32 x
 # 32 -> 16, 3 x 3 (windows of 144) took 8.4 ms here against 17.2 on Winograd.
 MIN_WINDOW = 128
-# With fewer channels, dW's blocks of 3 channels leave too few tasks, and the forward
-# pass alone does not pay: LeNet-5's second conv (6 channels) ran its forward pass here
-# in 1.2 ms against 1.95 on the per-image GEMMs, but f+b took 6.0-6.5 ms against 5.2-5.8
-# whether dW ran here or not (the per-image path computes dx and dW in one pass, and its
-# GEMM threads run slower right after a Numba kernel; see README, Threads). The ResNet
+# With fewer channels only the forward pass paid: LeNet-5's second conv (6 channels) ran
+# its forward pass here in 1.2 ms against 1.95 on the per-image GEMMs, but f+b took
+# 6.0-6.5 ms against 5.2-5.8, whether dW ran here or not (the per-image path computes dx
+# and dW in one pass, and its GEMM threads run slower right after a Numba kernel; see
+# README, Threads). The ResNet
 # stem (3 channels, 7 x 7, windows of 147) tied at batch 8 and lost 10% at batch 1.
 MIN_CHANNELS = 8
 # A group of filters a thread keeps in cache while the rows stream past; larger filter
