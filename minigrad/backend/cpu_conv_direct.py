@@ -198,18 +198,32 @@ def _weight_grad_dots(dyp, xpf, w_p, gw, zero):
 
 
 @njit(parallel=True, cache=True)
-def _padded_planes(x, p_t, p_l, h_p, w_p, out):
-    """out[n, c, (h + p_t) w_p + w + p_l] = x[n, c, h, w], zeros elsewhere (including the
-    tail past the last plane); each task owns one plane."""
+def _dw_inputs(x, gy, p_t, p_l, w_p, xpf, dyp):
+    """dW's two inputs in one pass: xpf[n, c, (h + p_t) w_p + w + p_l] = x[n, c, h, w]
+    (zeros elsewhere, including the tail past the last row), and dyp[n, k, h w_p + w] =
+    dy[n, k, h, w] (zeros in the f_w - 1 extra columns of each row). Each task owns one
+    plane of either; one parallel launch for both (numpy's copy of dy ran on one thread)."""
     n_img, n_ch, height, width = x.shape
-    for t in prange(n_img * n_ch):
-        n = t // n_ch
-        c = t % n_ch
-        out[n, c, :] = 0
-        for h in range(height):
-            base = (h + p_t) * w_p + p_l
-            for w in range(width):
-                out[n, c, base + w] = x[n, c, h, w]
+    c_out, h_o, w_o = gy.shape[1], gy.shape[2], gy.shape[3]
+    planes = n_ch + c_out
+    for t in prange(n_img * planes):
+        n = t // planes
+        c = t % planes
+        if c < n_ch:
+            out = xpf[n, c]
+            out[:] = 0
+            for h in range(height):
+                base = (h + p_t) * w_p + p_l
+                for w in range(width):
+                    out[base + w] = x[n, c, h, w]
+        else:
+            k = c - n_ch
+            out = dyp[n, k]
+            for h in range(h_o):
+                for w in range(w_o):
+                    out[h * w_p + w] = gy[n, k, h, w]
+                for w in range(w_o, w_p):
+                    out[h * w_p + w] = 0
 
 
 # Below these the setup (the filters reordered, every input row stacked f_h times)
@@ -251,15 +265,13 @@ def weight_grad_direct(gy, x, w_shape, padding):
     c_out, n_ch, f_h, f_w = w_shape
     p_t, p_b, p_l, p_r = padding
     n_img, _, height, width = x.shape
-    h_o, w_o = gy.shape[2], gy.shape[3]
+    h_o = gy.shape[2]
     h_p, w_p = height + p_t + p_b, width + p_l + p_r
     gw = np.empty(w_shape, x.dtype)
     with Workspace(x.dtype) as ws:
         # The shifted rows read up to (f_h - 1) w_p + f_w - 1 past a plane's last output row.
         xpf = ws.get("direct_planes", (n_img, n_ch, h_p * w_p + f_w))
-        _padded_planes(x, p_t, p_l, h_p, w_p, xpf)
-        dyp = ws.get("direct_dy", (n_img, c_out, h_o, w_p))
-        dyp[..., :w_o] = gy
-        dyp[..., w_o:] = 0
-        _weight_grad_dots(dyp.reshape(n_img, c_out, h_o * w_p), xpf, w_p, gw, x.dtype.type(0))
+        dyp = ws.get("direct_dy", (n_img, c_out, h_o * w_p))
+        _dw_inputs(x, gy, p_t, p_l, w_p, xpf, dyp)
+        _weight_grad_dots(dyp, xpf, w_p, gw, x.dtype.type(0))
     return gw
