@@ -32,7 +32,7 @@ reduced across threads.
 import numpy as np
 from numba import njit, prange
 
-from .cpu_conv_workspace import Workspace, aligned_empty
+from .cpu_conv_workspace import ALIGN, Workspace, aligned_empty
 
 # Reassociation lets LLVM vectorise the dot products; no nnan/ninf, so NaN and inf
 # propagate as they do in PyTorch.
@@ -157,10 +157,10 @@ def _window_dots(x, p_t, p_l, w_p, f_h, s_h, s_w, column, wk, bias, groups, y, z
 
 @njit(inline="always")
 def _aligned_scratch(size, dtype):
-    """A task's own buffer of ``size`` numbers starting on a 64-byte boundary (Numba's
-    allocations are only 16-byte aligned)."""
-    raw = np.empty(size + 64, dtype)
-    start = (-raw.ctypes.data % 64) // raw.itemsize
+    """aligned_empty inside a kernel: a task's own buffer of ``size`` numbers starting on
+    an ALIGN-byte boundary (Numba's allocations are only 16-byte aligned)."""
+    raw = np.empty(size + ALIGN, dtype)
+    start = (-raw.ctypes.data % ALIGN) // raw.itemsize
     return raw[start:start + size]
 
 
