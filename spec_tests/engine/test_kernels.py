@@ -334,6 +334,31 @@ def test_kernel_call_restores_blas_threads_and_describe_reports():
     assert info["numba_threads"] >= 1 and "thread_pools" in info and "numba_threading_layer" in info
 
 
+def test_kernel_call_holds_blas_at_one_thread_nested_and_through_errors():
+    """kernel_call sets OpenBLAS's threads through its C functions: a user's setting of 3
+    must read 1 inside (nested calls too) and 3 again after, also when the kernel raises."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from minigrad.backend import threads
+
+    held = {c.filepath for c in threads._blas_controllers()}
+
+    def counts():
+        return {p["num_threads"] for p in threadpool_info() if p["filepath"] in held}
+
+    with threadpool_limits(3, user_api="blas"):
+        assert counts() == {3}
+        with kernel_call():
+            with kernel_call():
+                assert counts() == {1}
+            assert counts() == {1}
+        assert counts() == {3}
+        with pytest.raises(RuntimeError):
+            with kernel_call():
+                raise RuntimeError("a kernel failed")
+        assert counts() == {3}
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("kernel, stride, pad", [((2, 2), (2, 2), (0, 0)), ((3, 3), (3, 3), (0, 0)),
                                                  ((2, 2), (1, 1), (1, 1))])
