@@ -17,6 +17,12 @@ Path selection, in this order (each path's file says what each thread owns):
   and no BLAS; any stride for the forward pass, dW for stride 1. It is what the 5 x 5
   layers with 16-32 filters needed: OpenBLAS runs such skinny GEMMs at under half the
   machine's peak.
+- taps (``cpu_conv_taps``; forward only, stride 1, f > 1, < 8 channels, a padded image
+  of <= 64k numbers, and a filter bank under TAPS_UNDER_GEMM_WEIGHTS numbers or no
+  per-image GEMM): the conv as a sum of shifted copies of the padded plane, one per
+  filter tap; LeNet-5's convs, an RGB net's first conv. Where such a layer's windows
+  are long enough for the direct path's dot products (``windows_fit``), its forward
+  kernel runs instead (LeNet-5's second conv).
 - shift-add (``cpu_conv_shifted``; stride 1, n_c' <= n_c, >= 1024 padded pixels in the
   batch): GEMMs on the padded input itself.
 - per-image (``cpu_conv_per_image``; stride 1, one image's columns <= 2 MB and <= 1024
@@ -30,7 +36,7 @@ filter (so it takes the paths above again). Workspace memory is capped per call
 import numpy as np
 
 from ..sizes import output_size
-from .cpu_conv_direct import direct_applies, forward_direct, weight_grad_direct
+from .cpu_conv_direct import direct_applies, forward_direct, weight_grad_direct, windows_fit
 from .cpu_conv_im2col import backward_im2col, forward_im2col
 from .cpu_conv_pointwise import backward_pointwise, forward_pointwise, is_pointwise
 from .cpu_conv_per_image import backward_groups, forward_groups, per_image_parts
@@ -113,6 +119,7 @@ def _direct(w_shape, x_shape, h_o, w_o):
 
 # Off: the tap path is skipped (the paths after it take its layers), for A/B timing.
 TAPS = True
+TAPS_DIRECT = True
 # Filter banks of this many numbers (c_out n_c f_h f_w) or more make the per-image
 # path's GEMMs, (c_out x n_c f^2) @ (n_c f^2 x pixels), efficient enough to beat the tap
 # path. Measured forward (20th percentile of 30 rounds interleaved with PyTorch, ms,
@@ -150,7 +157,12 @@ def _forward(x, w, b, stride, padding):
         forward_direct(x, w, b, y, stride, padding)
         return y
     elif _taps(x, w, stride, padding):
-        forward_taps(x, w, b, y, padding)
+        if TAPS_DIRECT and windows_fit(w.shape, x.shape, h_o, w_o):
+            # Windows long enough for the direct path's dot products (LeNet-5's second conv,
+            # 150 numbers): its forward kernel, the backward pass still on the paths below.
+            forward_direct(x, w, b, y, stride, padding)
+        else:
+            forward_taps(x, w, b, y, padding)
         return y
     elif shifted_is_cheaper(w, stride, x.shape, padding):
         forward_shifted(x, w, y, padding)

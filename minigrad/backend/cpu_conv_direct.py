@@ -235,12 +235,18 @@ MIN_OUTPUTS = 256
 MIN_FILTERS = 8
 
 
-def direct_applies(w_shape, x_shape, h_o, w_o):
-    """f > 1, at least MIN_FILTERS filters, MIN_CHANNELS channels and MIN_OUTPUTS output
-    pixels in the batch, and windows of at least MIN_WINDOW numbers."""
+def windows_fit(w_shape, x_shape, h_o, w_o):
+    """f > 1, at least MIN_FILTERS filters and MIN_OUTPUTS output pixels in the batch, and
+    windows of at least MIN_WINDOW numbers: where the forward kernel pays, whatever the
+    channel count."""
     c_out, n_ch, f_h, f_w = w_shape
-    return (f_h * f_w > 1 and c_out >= MIN_FILTERS and n_ch >= MIN_CHANNELS
-            and x_shape[0] * h_o * w_o >= MIN_OUTPUTS and n_ch * f_h * f_w >= MIN_WINDOW)
+    return (f_h * f_w > 1 and c_out >= MIN_FILTERS and x_shape[0] * h_o * w_o >= MIN_OUTPUTS
+            and n_ch * f_h * f_w >= MIN_WINDOW)
+
+
+def direct_applies(w_shape, x_shape, h_o, w_o):
+    """windows_fit, and at least MIN_CHANNELS channels: the whole layer (forward, dx, dW)."""
+    return w_shape[1] >= MIN_CHANNELS and windows_fit(w_shape, x_shape, h_o, w_o)
 
 
 def forward_direct(x, w, b, y, stride, padding):

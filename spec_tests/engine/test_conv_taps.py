@@ -82,3 +82,14 @@ def test_taps_path_off_switch_gives_the_same_forward(monkeypatch):
     off = cpu_conv.conv2d_forward(x, w, b, (1, 1), (0, 0, 0, 0))
     np.testing.assert_allclose(on, off, rtol=1e-4, atol=1e-4)
     assert cpu_conv_taps.MAX_CHANNELS == 8
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_long_windows_in_the_tap_region_take_the_direct_forward_kernel(dtype, spy):
+    """LeNet-5's second conv (windows of 150 numbers, 6 channels): the forward pass runs on
+    the direct path's dot products, dx and dW stay on the per-image GEMMs."""
+    direct, taps = spy(cpu_conv, "forward_direct", 0), spy(cpu_conv, "forward_taps", 0)
+    per_image, direct_dw = spy(cpu_conv, "backward_groups", 0), spy(cpu_conv, "weight_grad_direct", 1)
+    _check_conv((3, 6, 14, 14), (16, 6, 5, 5), (1, 1), (0, 0, 0, 0), dtype, seed=24)   # 300 outputs
+    assert direct == [(3, 6, 14, 14)] and not taps
+    assert per_image and not direct_dw
