@@ -43,11 +43,11 @@ _FAST = {"reassoc", "contract"}
 # 32 -> 16, 3 x 3 (windows of 144) took 8.4 ms here against 17.2 on Winograd.
 MIN_WINDOW = 128
 # With fewer channels only the forward pass paid: LeNet-5's second conv (6 channels) ran
-# its forward pass here in 1.2 ms against 1.95 on the per-image GEMMs, but f+b took
-# 6.0-6.5 ms against 5.2-5.8, whether dW ran here or not (the per-image path computes dx
-# and dW in one pass, and its GEMM threads run slower right after a Numba kernel; see
-# README, Threads). The ResNet
-# stem (3 channels, 7 x 7, windows of 147) tied at batch 8 and lost 10% at batch 1.
+# its forward pass here in 1.2 ms against 1.95 on the per-image GEMMs, but dW here, or
+# dx as a transposed conv, did not beat the per-image path's backward. So below this
+# many channels cpu_conv runs only the forward kernel here (``windows_fit``, inside the
+# tap path's region). The ResNet stem (3 channels, 7 x 7, windows of 147) is stride 2:
+# it tied at batch 8 and lost 10% at batch 1, and stays on im2col.
 MIN_CHANNELS = 8
 # A group of filters a thread keeps in cache while the rows stream past; larger filter
 # banks are split. Measured on the kernel, 512 -> 512 channels 3 x 3 (9.4 MB): at 2 x 14
