@@ -222,7 +222,7 @@ def _binary(function):
         if isinstance(a, Tensor) and isinstance(b, Tensor):
             da, db = a.data, b.data
             if (da.dtype is db.dtype or da.dtype == db.dtype) and da.shape == db.shape:
-                return function.apply(a, b)
+                return function.apply_pair(a, b)
         a, b = promote_pair(a, b)
         _check_broadcast(function.op_name(), a, b)
         return function.apply(a, b)
