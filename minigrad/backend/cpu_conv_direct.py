@@ -213,17 +213,20 @@ def _dw_inputs(x, gy, p_t, p_l, w_p, xpf, dyp):
             out = xpf[n, c]
             out[:] = 0
             for h in range(height):
-                base = (h + p_t) * w_p + p_l
+                # Sliced first: Numba cannot prove base + w >= 0, and its wraparound
+                # check keeps an indexed loop scalar.
+                dst, src = out[(h + p_t) * w_p + p_l:(h + p_t) * w_p + p_l + width], x[n, c, h]
                 for w in range(width):
-                    out[base + w] = x[n, c, h, w]
+                    dst[w] = src[w]
         else:
             k = c - n_ch
             out = dyp[n, k]
             for h in range(h_o):
+                dst, src = out[h * w_p:(h + 1) * w_p], gy[n, k, h]
                 for w in range(w_o):
-                    out[h * w_p + w] = gy[n, k, h, w]
+                    dst[w] = src[w]
                 for w in range(w_o, w_p):
-                    out[h * w_p + w] = 0
+                    dst[w] = 0
 
 
 # Below these the setup (the filters reordered, every input row stacked f_h times)

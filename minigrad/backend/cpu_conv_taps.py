@@ -55,9 +55,11 @@ def _pad_flat(x, p_t, p_l, h_p, w_p, xp):
         out = xp[n, c * plane:end]
         out[:] = 0
         for h in range(height):
-            base = (h + p_t) * w_p + p_l
+            # Sliced first: Numba cannot prove an index base + w >= 0, and its wraparound
+            # check keeps an indexed loop scalar.
+            dst, src = out[(h + p_t) * w_p + p_l:(h + p_t) * w_p + p_l + width], x[n, c, h]
             for w in range(width):
-                out[base + w] = x[n, c, h, w]
+                dst[w] = src[w]
 
 
 @njit(parallel=True, fastmath=_FAST, cache=True)
