@@ -66,8 +66,11 @@ def _input_tiles(x, n0, n_b, v, t_h, t_w, p_t, p_l):
             for u in range(4):
                 h = 2 * a + u - p_t
                 if 0 <= h < height:
-                    for q in range(lo, hi):
-                        rows[u, q] = x[n0 + n, c, h, q - p_l]
+                    # Sliced first: Numba cannot prove q - p_l >= 0, and its wraparound
+                    # check keeps an indexed loop scalar (so throughout this file).
+                    dst, src = rows[u, lo:hi], x[n0 + n, c, h, lo - p_l:hi - p_l]
+                    for q in range(hi - lo):
+                        dst[q] = src[q]
                 else:
                     for q in range(lo, hi):
                         rows[u, q] = 0
@@ -83,12 +86,14 @@ def _input_tiles(x, n0, n_b, v, t_h, t_w, p_t, p_l):
             # Then (B^T d) B along the rows: 16 contiguous runs of this tile row.
             col0 = n * tiles + a * t_w
             for u in range(4):
+                v0, v1 = v[4 * u, c, col0:col0 + t_w], v[4 * u + 1, c, col0:col0 + t_w]
+                v2, v3 = v[4 * u + 2, c, col0:col0 + t_w], v[4 * u + 3, c, col0:col0 + t_w]
                 for b in range(t_w):
                     e0, e1, e2, e3 = r[u, 2 * b], r[u, 2 * b + 1], r[u, 2 * b + 2], r[u, 2 * b + 3]
-                    v[4 * u, c, col0 + b] = e0 - e2
-                    v[4 * u + 1, c, col0 + b] = e1 + e2
-                    v[4 * u + 2, c, col0 + b] = e2 - e1
-                    v[4 * u + 3, c, col0 + b] = e1 - e3
+                    v0[b] = e0 - e2
+                    v1[b] = e1 + e2
+                    v2[b] = e2 - e1
+                    v3[b] = e1 - e3
 
 
 @njit(parallel=True, cache=True)
@@ -104,16 +109,19 @@ def _output_tiles(m, n0, n_b, y, t_h, t_w):
             col0 = n * tiles + a * t_w
             # A^T m A with A^T = [[1,1,1,0],[0,1,-1,-1]]: rows first, then columns.
             for q in range(4):
+                m0, m1 = m[q, k, col0:col0 + t_w], m[4 + q, k, col0:col0 + t_w]
+                m2, m3 = m[8 + q, k, col0:col0 + t_w], m[12 + q, k, col0:col0 + t_w]
                 for b in range(t_w):
-                    m1, m2 = m[4 + q, k, col0 + b], m[8 + q, k, col0 + b]
-                    r[0, q, b] = m[q, k, col0 + b] + m1 + m2
-                    r[1, q, b] = m1 - m2 - m[12 + q, k, col0 + b]
+                    r[0, q, b] = m0[b] + m1[b] + m2[b]
+                    r[1, q, b] = m1[b] - m2[b] - m3[b]
             for i in range(2):
                 for b in range(t_w):
                     out[i, 2 * b] = r[i, 0, b] + r[i, 1, b] + r[i, 2, b]
                     out[i, 2 * b + 1] = r[i, 1, b] - r[i, 2, b] - r[i, 3, b]
                 if 2 * a + i < h_o:
-                    y[n0 + n, k, 2 * a + i, :] = out[i, :w_o]
+                    dst = y[n0 + n, k, 2 * a + i]
+                    for q in range(w_o):
+                        dst[q] = out[i, q]
 
 
 @njit(parallel=True, cache=True)
@@ -129,7 +137,9 @@ def _grad_tiles(gy, n0, n_b, dm, t_h, t_w):
             for i in range(2):
                 rows[i, :] = 0
                 if 2 * a + i < h_o:
-                    rows[i, :w_o] = gy[n0 + n, k, 2 * a + i, :]
+                    src = gy[n0 + n, k, 2 * a + i]
+                    for q in range(w_o):
+                        rows[i, q] = src[q]
             # dy A^T (columns), then A (rows), with A = [[1,0],[1,1],[1,-1],[0,-1]].
             for i in range(2):
                 for b in range(t_w):
@@ -140,11 +150,13 @@ def _grad_tiles(gy, n0, n_b, dm, t_h, t_w):
                     r[i, 3, b] = -e1
             col0 = n * tiles + a * t_w
             for q in range(4):
+                d0, d1 = dm[q, k, col0:col0 + t_w], dm[4 + q, k, col0:col0 + t_w]
+                d2, d3 = dm[8 + q, k, col0:col0 + t_w], dm[12 + q, k, col0:col0 + t_w]
                 for b in range(t_w):
-                    dm[q, k, col0 + b] = r[0, q, b]
-                    dm[4 + q, k, col0 + b] = r[0, q, b] + r[1, q, b]
-                    dm[8 + q, k, col0 + b] = r[0, q, b] - r[1, q, b]
-                    dm[12 + q, k, col0 + b] = -r[1, q, b]
+                    d0[b] = r[0, q, b]
+                    d1[b] = r[0, q, b] + r[1, q, b]
+                    d2[b] = r[0, q, b] - r[1, q, b]
+                    d3[b] = -r[1, q, b]
 
 
 # G (x) G (16, 9): row 4 u + q, column 3 i + j holds G[u, i] G[q, j], so that G g G^T
