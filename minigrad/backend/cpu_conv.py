@@ -8,7 +8,7 @@ Path selection, in this order (each path's file says what each thread owns):
 - pointwise (``cpu_conv_pointwise``; 1 x 1, stride 1, no padding): x already is its own
   im2col; one GEMM per image, the images shared out over the threads.
 - Winograd F(2x2, 3x3) (``cpu_conv_winograd``; 3 x 3, stride 1, >= 16 channels in and
-  out, >= 32 output tiles in the batch; where the direct path also applies, only from
+  out, >= 128 output tiles in the batch; where the direct path also applies, only from
   128 channels and 512 tiles): 2.25x fewer multiplies than any GEMM path, for the
   forward pass, dx and dW.
 - direct (``cpu_conv_direct``; f > 1, >= 8 filters and channels, >= 256 output pixels

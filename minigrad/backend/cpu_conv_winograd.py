@@ -39,8 +39,11 @@ _G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.
 # Below this many 2 x 2 output tiles in the batch the filter transform (16 values per
 # filter, as many as the filters themselves) and GEMMs only that wide cost more than
 # the multiplies saved: measured f+b, 512 channels at 7 x 7, batch 1 (16 tiles): 40 ms
-# against 29 on the GEMM paths; 128 channels at 4 x 4, batch 8 (32 tiles): 3.9 against 5.7.
-MIN_TILES = 32
+# against 29 on the GEMM paths. Raised from 32 once the GEMM paths' large products ran
+# on BLAS's own threads (threads.matmul), interleaved with PyTorch, medians (ms): 8 x 256
+# x 4 x 4 (32 tiles) 24.3 here against 16.9 on im2col; 1 x 256 x 14 x 14 (49 tiles) 25.7
+# against 10.8; ResNet-18 f+b, batch 8 at 64 x 64, 301 -> 280.
+MIN_TILES = 128
 
 
 def winograd_applies(w, stride, n_img, h_o, w_o):

@@ -9,13 +9,18 @@ needs. The policy, applied whatever was imported first:
 * Numba runs on its ``workqueue`` layer, whose idle workers sleep on a condition
   variable instead of spinning (set before Numba's first parallel launch).
 * Inside a minigrad kernel call BLAS is held at one thread (``kernel_call``), so its
-  workers stay asleep, and a large GEMM is split into column (or row) blocks that
-  ``matmul`` runs on a small pool of Python threads, one BLAS call each; numpy
-  releases the GIL in BLAS, so the blocks run in parallel on all cores.
+  workers stay asleep while Numba's run, and small GEMMs (per-image, per-worker) do not
+  oversubscribe the cores.
+* A large GEMM (``matmul``) runs on BLAS's own threads: the user's count is restored
+  for that one call. Measured on 2 cores with OpenBLAS 0.3.30/0.3.31: 103-112 GFLOP/s,
+  where the same GEMM split into one single-threaded BLAS call per thread (Numba's
+  workers or a Python pool, the earlier policy) ran at 41-60, no faster than one thread.
+  With the user's BLAS at one thread, or outside a kernel call, the split remains.
 * Outside our kernels BLAS keeps the user's setting.
 """
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -25,6 +30,9 @@ from numba import njit, prange
 # GEMM beats handing blocks to the pool, whose threads may wait for a core under load.
 _SPLIT_MIN_MACS = 1 << 25
 _state = {"blas": None, "pools": {}, "layer": None}
+# Per thread: how deep in kernel_call it is, and the BLAS thread counts the outermost
+# call found (the user's), which matmul restores for one large GEMM.
+_held = threading.local()
 
 
 def configure_threads():
@@ -95,12 +103,17 @@ class kernel_call:
     def __enter__(self):
         knobs = _thread_knobs()
         self._before = before = [get() for get, _ in knobs]
+        depth = getattr(_held, "depth", 0)
+        if depth == 0:
+            _held.user = before
+        _held.depth = depth + 1
         for (_, put), n in zip(knobs, before):
             if n != 1:
                 put(1)
         return self
 
     def __exit__(self, *exc):
+        _held.depth -= 1
         for (_, put), n in zip(_state["knobs"], self._before):
             if n != 1:
                 put(n)
@@ -125,12 +138,30 @@ def _gemm_row_blocks(a, b, out, parts):
         np.dot(a[lo:hi], b, out[lo:hi])
 
 
+# Off: large GEMMs inside a kernel call are split over the threads as before (for A/B).
+BLAS_THREADS = True
+
+
 def matmul(a, b, out):
-    """out = a @ b (2-D), as one single-threaded BLAS call per worker on disjoint blocks."""
+    """out = a @ b (2-D): inside a kernel call, on BLAS's own threads at the user's count;
+    otherwise (or with the user's BLAS at one thread) as one single-threaded BLAS call per
+    worker on disjoint blocks. Small products stay one call on one thread."""
     m, n = out.shape
     parts = _workers()
     if parts == 1 or m * n * a.shape[1] < _SPLIT_MIN_MACS:
         return np.matmul(a, b, out=out)
+    user = _held.user if getattr(_held, "depth", 0) else None
+    if BLAS_THREADS and user is not None and max(user) > 1:
+        knobs = _state["knobs"]
+        for (_, put), k in zip(knobs, user):
+            if k != 1:
+                put(k)
+        try:
+            return np.matmul(a, b, out=out)
+        finally:
+            for (_, put), k in zip(knobs, user):
+                if k != 1:
+                    put(1)
     if (m >= parts * _NUMBA_ROWS_PER_PART and a.flags.c_contiguous and out.flags.c_contiguous
             and (b.flags.c_contiguous or b.flags.f_contiguous) and a.dtype == b.dtype == out.dtype):
         _gemm_row_blocks(a, b, out, parts)

@@ -101,4 +101,5 @@ def test_winograd_keeps_the_wide_layers_and_leaves_the_rest_to_the_direct_path()
     assert not winograd(64, 64, 8, 56)       # 64 channels: the direct path measured faster
     assert not winograd(512, 512, 2, 14)     # 98 tiles: direct
     assert not winograd(16, 16, 8, 56)       # 16 channels: direct (windows of 144)
-    assert winograd(16, 16, 1, 14)           # 196 outputs: no direct path, so Winograd
+    assert not winograd(16, 16, 1, 14)       # 49 tiles: under MIN_TILES, a GEMM path
+    assert not winograd(256, 256, 8, 4)      # ResNet-18's layer3 at 64 x 64: 32 tiles, im2col

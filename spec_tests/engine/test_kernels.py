@@ -231,11 +231,13 @@ def test_conv2d_winograd_not_for_stride_2_or_few_channels(winograd_calls):
     assert not winograd_calls
 
 
-def test_conv2d_winograd_needs_enough_tiles(spy):
+def test_conv2d_winograd_needs_enough_tiles(spy, monkeypatch):
+    # With the direct path off (it takes such narrow layers first), only the tile count decides.
+    monkeypatch.setattr(cpu_conv, "DIRECT", False)
     calls = spy(cpu_conv, "forward_winograd", 1)
-    _check_conv((1, 32, 7, 7), (32, 32, 3, 3), (1, 1), (1, 1, 1, 1), np.float32, seed=6)  # 16 tiles
+    _check_conv((1, 16, 15, 15), (16, 16, 3, 3), (1, 1), (1, 1, 1, 1), np.float32, seed=6)  # 64 tiles
     assert not calls
-    _check_conv((2, 32, 8, 8), (32, 32, 3, 3), (1, 1), (1, 1, 1, 1), np.float32, seed=6)  # 32 tiles
+    _check_conv((2, 16, 16, 16), (16, 16, 3, 3), (1, 1), (1, 1, 1, 1), np.float32, seed=6)  # 128 tiles
     assert calls
 
 
