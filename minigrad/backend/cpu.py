@@ -49,8 +49,9 @@ concatenate, stack = np.concatenate, np.stack
 def matmul(a, b):
     """numpy's matmul with BLAS held at one thread (kernel_call): F.linear's GEMMs are small, and
     OpenBLAS workers spinning between them stalled LeNet-5 training about 10x on 2 busy cores.
-    A large 2-D float product is split over the threads instead (``threads.matmul``, which
-    leaves small ones whole): one thread made a 512 x 512 product 1.9x PyTorch's time."""
+    A large 2-D float product gets the user's BLAS threads back for the call
+    (``threads.matmul``, which leaves small ones on one thread): one thread made a 512 x 512
+    product 1.9x PyTorch's time."""
     with kernel_call():
         if a.ndim == 2 and b.ndim == 2 and a.dtype == b.dtype and a.dtype.kind == "f":
             return split_matmul(a, b, np.empty((a.shape[0], b.shape[1]), a.dtype))
