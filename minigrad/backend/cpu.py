@@ -46,15 +46,22 @@ equal, not_equal, where = np.equal, np.not_equal, np.where
 concatenate, stack = np.concatenate, np.stack
 
 
+# F.linear's large products (a style loss's Gram matrices among them) stay split over
+# Numba's threads in one-thread BLAS calls rather than on BLAS's own threads, as conv's
+# GEMMs run: OpenBLAS's workers keep polling after a call, and the Numba kernels right
+# after paid. Measured, the style workload's step (medians of 10 rounds, ms): 164 on
+# BLAS's threads, 140 split (141 with no GEMM on BLAS's threads at all).
+LINEAR_BLAS_THREADS = False
+
+
 def matmul(a, b):
     """numpy's matmul with BLAS held at one thread (kernel_call): F.linear's GEMMs are small, and
     OpenBLAS workers spinning between them stalled LeNet-5 training about 10x on 2 busy cores.
-    A large 2-D float product gets the user's BLAS threads back for the call
-    (``threads.matmul``, which leaves small ones on one thread): one thread made a 512 x 512
-    product 1.9x PyTorch's time."""
+    A large 2-D float product is split over the threads instead (``threads.matmul``, which
+    leaves small ones whole): one thread made a 512 x 512 product 1.9x PyTorch's time."""
     with kernel_call():
         if a.ndim == 2 and b.ndim == 2 and a.dtype == b.dtype and a.dtype.kind == "f":
-            return split_matmul(a, b, np.empty((a.shape[0], b.shape[1]), a.dtype))
+            return split_matmul(a, b, np.empty((a.shape[0], b.shape[1]), a.dtype), blas_threads=LINEAR_BLAS_THREADS)
         return np.matmul(a, b)
 
 

@@ -29,10 +29,6 @@ from numba import njit, prange
 # Below this many multiply-adds (about a millisecond on one core) a single one-thread
 # GEMM beats handing blocks to the pool, whose threads may wait for a core under load.
 _SPLIT_MIN_MACS = 1 << 25
-# BLAS's own threads pay from fewer: measured interleaved with 4 M instead of 33 M
-# multiply-adds, ResNet-18 f+b (batch 8, 64 x 64) 302 -> 293 ms, ResNet-50 forward 208 ->
-# 197 ms, LeNet-5's step 17.9 -> 17.6 ms (medians of 10 rounds).
-_BLAS_MIN_MACS = 1 << 22
 _state = {"blas": None, "pools": {}, "layer": None}
 # Per thread: how deep in kernel_call it is, and the BLAS thread counts the outermost
 # call found (the user's), which matmul restores for one large GEMM.
@@ -146,16 +142,20 @@ def _gemm_row_blocks(a, b, out, parts):
 BLAS_THREADS = True
 
 
-def matmul(a, b, out):
+def matmul(a, b, out, blas_threads=True):
     """out = a @ b (2-D): inside a kernel call, on BLAS's own threads at the user's count;
-    otherwise (or with the user's BLAS at one thread) as one single-threaded BLAS call per
-    worker on disjoint blocks. Small products stay one call on one thread."""
+    otherwise (or with the user's BLAS at one thread, or ``blas_threads`` False: F.linear's)
+    as one single-threaded BLAS call per worker on disjoint blocks. Small products stay
+    one call on one thread."""
     m, n = out.shape
-    parts, macs = _workers(), m * n * a.shape[1]
-    if parts == 1 or macs < _BLAS_MIN_MACS:
+    parts = _workers()
+    # The same bar for BLAS's threads: from 4 M multiply-adds (interleaved, medians) YOLO's
+    # detection took 144 ms against 111, the faces encoder's batch 143 against 112, as
+    # OpenBLAS's polling workers slowed the Numba kernels after each mid-sized GEMM.
+    if parts == 1 or m * n * a.shape[1] < _SPLIT_MIN_MACS:
         return np.matmul(a, b, out=out)
     user = _held.user if getattr(_held, "depth", 0) else None
-    if BLAS_THREADS and user is not None and max(user) > 1:
+    if BLAS_THREADS and blas_threads and user is not None and max(user) > 1:
         knobs = _state["knobs"]
         for (_, put), k in zip(knobs, user):
             if k != 1:
@@ -166,8 +166,6 @@ def matmul(a, b, out):
             for (_, put), k in zip(knobs, user):
                 if k != 1:
                     put(1)
-    if macs < _SPLIT_MIN_MACS:
-        return np.matmul(a, b, out=out)
     if (m >= parts * _NUMBA_ROWS_PER_PART and a.flags.c_contiguous and out.flags.c_contiguous
             and (b.flags.c_contiguous or b.flags.f_contiguous) and a.dtype == b.dtype == out.dtype):
         _gemm_row_blocks(a, b, out, parts)
