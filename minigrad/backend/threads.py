@@ -11,8 +11,8 @@ needs. The policy, applied whatever was imported first:
 * Inside a minigrad kernel call BLAS is held at one thread (``kernel_call``), so its
   workers stay asleep while Numba's run, and small GEMMs (per-image, per-worker) do not
   oversubscribe the cores.
-* A large GEMM (``matmul``) runs on BLAS's own threads: the user's count is restored
-  for that one call. Measured on 2 cores with OpenBLAS 0.3.30/0.3.31: 103-112 GFLOP/s,
+* A conv path's large GEMM (``matmul``) runs on BLAS's own threads: the user's count is
+  restored for that one call (F.linear's stay split: ``cpu.matmul`` says why). Measured on 2 cores with OpenBLAS 0.3.30/0.3.31: 103-112 GFLOP/s,
   where the same GEMM split into one single-threaded BLAS call per thread (Numba's
   workers or a Python pool, the earlier policy) ran at 41-60, no faster than one thread.
   With the user's BLAS at one thread, or outside a kernel call, the split remains.
