@@ -119,6 +119,7 @@ def _direct(w_shape, x_shape, h_o, w_o):
 
 # Off: the tap path is skipped (the paths after it take its layers), for A/B timing.
 TAPS = True
+# Off: inside the tap path's region the direct forward kernel is not used either (A/B).
 TAPS_DIRECT = True
 # Filter banks of this many numbers (c_out n_c f_h f_w) or more make the per-image
 # path's GEMMs, (c_out x n_c f^2) @ (n_c f^2 x pixels), efficient enough to beat the tap

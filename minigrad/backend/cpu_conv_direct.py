@@ -33,6 +33,7 @@ import numpy as np
 from numba import njit, prange
 
 from .cpu_conv_workspace import ALIGN, Workspace, aligned_empty
+from .cpu_rows import copy_row
 
 # Reassociation lets LLVM vectorise the dot products; no nnan/ninf, so NaN and inf
 # propagate as they do in PyTorch.
@@ -213,20 +214,14 @@ def _dw_inputs(x, gy, p_t, p_l, w_p, xpf, dyp):
             out = xpf[n, c]
             out[:] = 0
             for h in range(height):
-                # Sliced first: Numba cannot prove base + w >= 0, and its wraparound
-                # check keeps an indexed loop scalar.
-                dst, src = out[(h + p_t) * w_p + p_l:(h + p_t) * w_p + p_l + width], x[n, c, h]
-                for w in range(width):
-                    dst[w] = src[w]
+                copy_row(x[n, c, h], out[(h + p_t) * w_p + p_l:(h + p_t) * w_p + p_l + width])
         else:
             k = c - n_ch
             out = dyp[n, k]
             for h in range(h_o):
-                dst, src = out[h * w_p:(h + 1) * w_p], gy[n, k, h]
-                for w in range(w_o):
-                    dst[w] = src[w]
-                for w in range(w_o, w_p):
-                    dst[w] = 0
+                row = out[h * w_p:(h + 1) * w_p]
+                copy_row(gy[n, k, h], row)
+                row[w_o:] = 0
 
 
 # Below these the setup (the filters reordered, every input row stacked f_h times)

@@ -10,6 +10,7 @@ planes; the GEMMs are split into disjoint output blocks by ``threads.matmul``.
 from numba import njit, prange
 
 from .cpu_conv_workspace import SERIAL_BELOW, Workspace, chunk
+from .cpu_rows import add_row, copy_row
 from .threads import matmul as _mm
 
 @njit(cache=True)
@@ -42,16 +43,10 @@ def _im2col_slab(t, x, n0, cols, f_h, f_w, s_h, s_w, p_t, p_l):
             continue
         for ow in range(lo):
             cols[k, n, oh, ow] = 0
-        # Slices first, then a plain loop over them: an index ow + j - p_l that Numba
-        # cannot prove non-negative keeps a loop scalar (a wraparound check per element).
-        # Stride 1 only: a strided slice measured 5-10% slower than indexing (16 x 64 x 56
-        # x 56, stride 2), while stride 1 went 2-2.5x faster (1 x 3 x 224 x 224: 1.18 ->
-        # 0.48 ms).
+        # Stride 1 as a row copy (cpu_rows); a strided slice measured 5-10% slower than
+        # indexing (16 x 64 x 56 x 56, stride 2), so stride 2 keeps its indexed loop.
         if s_w == 1:
-            dst = cols[k, n, oh, lo:hi]
-            src = x[n0 + n, c, h, lo + j - p_l:hi + j - p_l]
-            for q in range(hi - lo):
-                dst[q] = src[q]
+            copy_row(x[n0 + n, c, h, lo + j - p_l:hi + j - p_l], cols[k, n, oh, lo:hi])
         else:
             for ow in range(lo, hi):
                 cols[k, n, oh, ow] = x[n0 + n, c, h, ow * s_w + j - p_l]
@@ -91,11 +86,7 @@ def _col2im_band(t, bands, gcols, n0, gx, f_h, f_w, s_h, s_w, p_t, p_l):
             for oh in range(oh_lo, oh_hi):
                 h = oh * s_h + i - p_t
                 if s_w == 1:
-                    # Sliced first, as in im2col: 1 x 3 x 224 x 224, 1.11 -> 0.38 ms.
-                    dst = gx[n0 + n, c, h, lo + j - p_l:hi + j - p_l]
-                    src = gcols[k, n, oh, lo:hi]
-                    for q in range(hi - lo):
-                        dst[q] += src[q]
+                    add_row(gcols[k, n, oh, lo:hi], gx[n0 + n, c, h, lo + j - p_l:hi + j - p_l])
                 else:
                     for ow in range(lo, hi):
                         gx[n0 + n, c, h, ow * s_w + j - p_l] += gcols[k, n, oh, ow]

@@ -7,6 +7,8 @@ own buffers; so nothing is shared but the read-only inputs.
 import numpy as np
 from numba import njit
 
+from .cpu_rows import add_row, copy_row
+
 from .threads import run_parts
 
 # Per-image path for small stride-1 problems: one pass over the batch per conv call,
@@ -28,14 +30,6 @@ PER_IMAGE_MAX_BYTES = 2 << 20
 PER_IMAGE_MAX_ROWS = 1024
 
 
-@njit(inline="always")
-def _copy_row(src, dst):
-    """dst[:] = src for two contiguous rows, as a plain loop: Numba's slice assignment
-    costs more than the copy itself on the rows here (10-28 numbers)."""
-    for q in range(src.shape[0]):
-        dst[q] = src[q]
-
-
 @njit(cache=True)
 def _pad_image(x, n, xp, p_t, p_l):
     """xp (n_c, h_p, w_p) = image n of x with its zero border."""
@@ -43,7 +37,7 @@ def _pad_image(x, n, xp, p_t, p_l):
     xp[...] = 0
     for c in range(x.shape[1]):
         for h in range(height):
-            _copy_row(x[n, c, h], xp[c, h + p_t, p_l:p_l + width])
+            copy_row(x[n, c, h], xp[c, h + p_t, p_l:p_l + width])
 
 
 @njit(cache=True)
@@ -54,10 +48,7 @@ def _wide_cols(xp2, cols, g, f_h, f_w, w_p):
     length = cols.shape[2]
     for k in range(cols.shape[0]):
         c, i, j = k // (f_h * f_w), (k // f_w) % f_h, k % f_w
-        src = xp2[c, i * w_p + j:i * w_p + j + length]
-        dst = cols[k, g]
-        for q in range(length):
-            dst[q] = src[q]
+        copy_row(xp2[c, i * w_p + j:i * w_p + j + length], cols[k, g])
 
 
 @njit(nogil=True, cache=True)
@@ -76,7 +67,7 @@ def _unwide_group(zw, y3, g0, h_o, w_o, w_p):
     for k in range(zw.shape[0]):
         for g in range(zw.shape[1]):
             for oh in range(h_o):
-                _copy_row(zw[k, g, oh * w_p:oh * w_p + w_o], y3[g0 + g, k, oh * w_o:(oh + 1) * w_o])
+                copy_row(zw[k, g, oh * w_p:oh * w_p + w_o], y3[g0 + g, k, oh * w_o:(oh + 1) * w_o])
 
 
 @njit(nogil=True, cache=True)
@@ -86,7 +77,7 @@ def _widen_group(gy3, g0, gyw, h_o, w_o, w_p):
     for k in range(gyw.shape[0]):
         for g in range(gyw.shape[1]):
             for oh in range(h_o):
-                _copy_row(gy3[g0 + g, k, oh * w_o:(oh + 1) * w_o], gyw[k, g, oh * w_p:oh * w_p + w_o])
+                copy_row(gy3[g0 + g, k, oh * w_o:(oh + 1) * w_o], gyw[k, g, oh * w_p:oh * w_p + w_o])
 
 
 @njit(nogil=True, cache=True)
@@ -101,15 +92,10 @@ def _col2im_group(gcols, gx, g0, xp, f_h, f_w, p_t, p_l):
         xp[...] = 0
         for k in range(gcols.shape[0]):
             c, i, j = k // (f_h * f_w), (k // f_w) % f_h, k % f_w
-            # Slices first: an index off + q that Numba cannot prove non-negative kept
-            # this loop scalar (1.57 ms of LeNet-5's second conv's backward).
-            dst = xp2[c, i * w_p + j:i * w_p + j + length]
-            src = gcols[k, g]
-            for q in range(length):
-                dst[q] += src[q]
+            add_row(gcols[k, g], xp2[c, i * w_p + j:i * w_p + j + length])
         for c in range(n_ch):
             for h in range(height):
-                _copy_row(xp[c, h + p_t, p_l:p_l + width], gx[g0 + g, c, h])
+                copy_row(xp[c, h + p_t, p_l:p_l + width], gx[g0 + g, c, h])
 
 
 # Images per GEMM in the per-image path: their wide cols stay within about this size.

@@ -10,6 +10,7 @@ import numpy as np
 from numba import njit, prange
 
 from .cpu_conv_workspace import Workspace, chunk
+from .cpu_rows import add_row, copy_row
 from .threads import matmul as _mm
 
 @njit(parallel=True, cache=True)
@@ -23,12 +24,8 @@ def _pad_planes(x, n0, n_b, xp, p_t, p_l, h_p, w_p):
         for q in range(plane):
             xp[c, n * plane + q] = 0
         for h in range(height):
-            # Sliced first: Numba cannot prove base + w >= 0, and its wraparound check
-            # keeps an indexed loop scalar.
             base = n * plane + (h + p_t) * w_p + p_l
-            dst, src = xp[c, base:base + width], x[n0 + n, c, h]
-            for w in range(width):
-                dst[w] = src[w]
+            copy_row(x[n0 + n, c, h], xp[c, base:base + width])
 
 
 @njit(parallel=True, cache=True)
@@ -46,9 +43,7 @@ def _shift_add(z, n0, n_b, y, f_h, f_w, w_p, plane):
                 for j in range(f_w):
                     row = (i * f_w + j) * c_out + k
                     base = n * plane + (oh + i) * w_p + j
-                    dst, src = y[n0 + n, k, oh], z[row, base:base + w_o]   # sliced: see _pad_planes
-                    for ow in range(w_o):
-                        dst[ow] += src[ow]
+                    add_row(z[row, base:base + w_o], y[n0 + n, k, oh])
 
 
 # Below this many padded pixels in the batch the filters' reordering (a copy of W per

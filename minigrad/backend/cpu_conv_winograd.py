@@ -27,6 +27,7 @@ import numpy as np
 from numba import njit, prange
 
 from .cpu_conv_workspace import Workspace, chunk
+from .cpu_rows import copy_row
 from .threads import matmul as _mm
 
 # Below this many channels on either side the transforms cost more than the
@@ -69,11 +70,8 @@ def _input_tiles(x, n0, n_b, v, t_h, t_w, p_t, p_l):
             for u in range(4):
                 h = 2 * a + u - p_t
                 if 0 <= h < height:
-                    # Sliced first: Numba cannot prove q - p_l >= 0, and its wraparound
-                    # check keeps an indexed loop scalar (so throughout this file).
-                    dst, src = rows[u, lo:hi], x[n0 + n, c, h, lo - p_l:hi - p_l]
-                    for q in range(hi - lo):
-                        dst[q] = src[q]
+                    # Rows sliced first (cpu_rows says why), here and below.
+                    copy_row(x[n0 + n, c, h, lo - p_l:hi - p_l], rows[u, lo:hi])
                 else:
                     for q in range(lo, hi):
                         rows[u, q] = 0
@@ -122,9 +120,7 @@ def _output_tiles(m, n0, n_b, y, t_h, t_w):
                     out[i, 2 * b] = r[i, 0, b] + r[i, 1, b] + r[i, 2, b]
                     out[i, 2 * b + 1] = r[i, 1, b] - r[i, 2, b] - r[i, 3, b]
                 if 2 * a + i < h_o:
-                    dst = y[n0 + n, k, 2 * a + i]
-                    for q in range(w_o):
-                        dst[q] = out[i, q]
+                    copy_row(out[i, :w_o], y[n0 + n, k, 2 * a + i])
 
 
 @njit(parallel=True, cache=True)
@@ -140,9 +136,7 @@ def _grad_tiles(gy, n0, n_b, dm, t_h, t_w):
             for i in range(2):
                 rows[i, :] = 0
                 if 2 * a + i < h_o:
-                    src = gy[n0 + n, k, 2 * a + i]
-                    for q in range(w_o):
-                        rows[i, q] = src[q]
+                    copy_row(gy[n0 + n, k, 2 * a + i], rows[i, :w_o])
             # dy A^T (columns), then A (rows), with A = [[1,0],[1,1],[1,-1],[0,-1]].
             for i in range(2):
                 for b in range(t_w):
