@@ -123,6 +123,20 @@ def load_checkpoint(path, model, optimizer, meta):
         raise CheckpointError(f"checkpoint {path} is damaged ({type(error).__name__}: {error}); {hint}") from None
 
 
+def join_job(enabled=True):
+    """Join the MPI job for ``--distributed``: (ranks, this rank), or (1, 0) when disabled.
+
+    Launched by ``mpiexec`` without mpi4py is one CLIError line; a plain process is rank 0 of 1.
+    """
+    if not enabled:
+        return 1, 0
+    try:
+        dist.init(required=True)
+    except RuntimeError as error:
+        raise CLIError(f"--distributed: {error}") from None
+    return dist.world_size(), dist.rank()
+
+
 def data_parallel(model, dataset, seed, enabled=True):
     """What ``--distributed`` changes, in one call: (model, sampler, is_writer).
 
@@ -130,15 +144,21 @@ def data_parallel(model, dataset, seed, enabled=True):
     weights everywhere, gradients averaged in backward) and gives a ``DistributedSampler``
     of ``dataset`` for the DataLoader's ``sampler``, seeded like its shuffle; only rank 0
     writes. Disabled: (model, None, True), so the caller needs no branch.
+    (A loader that shards by itself, as apps.yolo's and apps.faces' do, uses ``join_job``
+    and wraps the model itself.)
     """
     if not enabled:
         return model, None, True
-    try:
-        dist.init(required=True)
-    except RuntimeError as error:
-        raise CLIError(f"--distributed: {error}") from None
+    join_job()
     sampler = DistributedSampler(dataset, seed=seed)
     return dist.DistributedDataParallel(model), sampler, dist.is_writer()
+
+
+def data_parallel_line(batch_size, note=""):
+    """The one line every ``--distributed`` trainer logs: ranks, batch per rank, global batch, threads."""
+    ranks = dist.world_size()
+    return (f"distributed: {ranks} ranks x batch {batch_size} = global batch {ranks * batch_size}{note}; "
+            f"threads per rank: {dist.threads_per_rank() or 'default'}")
 
 
 def fit(model, optimizer, loader, step, *, epochs, checkpoint=None, resume=False, meta=None, lr_at=None,

