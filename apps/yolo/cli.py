@@ -30,6 +30,9 @@ def register(subparsers):
     t.add_argument("--seed", type=seed, default=0, help="seed of initialisation and training scenes (default: %(default)s)")
     t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz")
     t.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    t.add_argument("--distributed", action="store_true",
+                   help="data-parallel training over the ranks that mpiexec (or srun) started: --batch-size is "
+                        "per rank, rank 0 writes every file (see README: Training on several machines)")
     t.set_defaults(func=_train)
 
     d = sub.add_parser("detect", help="draw labelled boxes on images",
@@ -78,7 +81,7 @@ def _train(args):
     from apps.yolo.train import TrainConfig, train
 
     config = TrainConfig(out=args.out, weights=args.weights, seed=args.seed, resume=args.resume, progress=args.progress,
-                         rescore=args.rescore, data=args.data)
+                         rescore=args.rescore, data=args.data, distributed=args.distributed)
     for name in ("epochs", "scenes", "batch_size", "lr", "anchors", "test_scenes"):
         if getattr(args, name) is not None:
             setattr(config, name, getattr(args, name))
