@@ -22,6 +22,9 @@ def register(subparsers):
     train.add_argument("--weights", type=output_file, default=None,
                        help="where the trained encoder goes (default: the package's apps/faces/weights/faces.npz)")
     train.add_argument("--resume", action="store_true", help="continue from the last whole epoch of --out")
+    train.add_argument("--distributed", action="store_true",
+                       help="data-parallel training over the ranks that mpiexec (or srun) started: each rank mines "
+                            "its own P x K batch, rank 0 writes every file (see README: Training on several machines)")
     train.set_defaults(func=_train)
 
     compare = commands.add_parser("compare", help="train triplet and binary on the same budget; both ROC curves in one PNG")
@@ -96,7 +99,7 @@ def _train(args):
     from apps.faces.train import train
 
     config = _config(args, args.loss)
-    config.resume = args.resume
+    config.resume, config.distributed = args.resume, args.distributed
     if args.weights:
         config.weights = args.weights
     else:                                  # the package's own file: check now that it can be written, not after training
@@ -105,6 +108,8 @@ def _train(args):
         except argparse.ArgumentTypeError as error:
             raise CLIError(f"cannot write the encoder to {config.weights} ({error}): pass --weights PATH") from None
     encoder, metrics, result = train(config)
+    if metrics is None:                    # another rank than 0 of a --distributed run: rank 0 reports
+        return
     print(f"trained in {result.seconds:.0f} s; on the 50 unseen identities: {_summary(metrics)}")
     print(f"wrote {config.weights}")
 

@@ -16,6 +16,16 @@ Each step draws P identities from the 50 training faces and K fresh views of eac
 The loop itself is ``apps.fit.fit`` (progress bar, per-epoch checkpoint, --resume, NaN
 guard). The final weights, with the threshold tau measured on the unseen identities,
 are written only when the run completes.
+
+``distributed`` (``--distributed`` under ``mpiexec``): data-parallel, as FaceNet-style
+training does it with PyTorch's DDP. Each rank draws its own P x K batch from a stream
+seeded by (seed, epoch, rank), so the ranks see different identities and views, and mines
+its triplets (or draws its binary negatives) inside that batch; DDP averages the ranks'
+gradients. There is no single-process run this equals: W ranks mine W separate batches of
+P x K, not one of W x P x K (a negative is only ever sought among the rank's own P
+identities). Rank 0's stream is the single process's (seed, epoch), so one rank gives
+exactly the run without ``--distributed``. Rank 0 alone evaluates the encoder (tau) and
+writes every file.
 """
 
 import dataclasses
@@ -24,12 +34,13 @@ import math
 import numpy as np
 
 import minigrad as mg
+import minigrad.distributed as dist
 import minigrad.functional as F
 from apps.faces.data import TRAIN_IDS, UNSEEN_IDS, augment, load_lfw_faces
 from apps.faces.encoder import WEIGHTS, FaceEncoder, FaceNet, standardise
 from apps.faces.eval import evaluate
 from apps.faces.formulas import VerificationHead
-from apps.fit import fit
+from apps.fit import data_parallel_line, fit, join_job
 from minigrad import nn, optim
 
 LOSSES = ("triplet", "binary")
@@ -51,6 +62,7 @@ class TrainConfig:
     progress: bool = True
     train_ids: tuple = tuple(int(i) for i in TRAIN_IDS)
     eval_ids: tuple = tuple(int(i) for i in UNSEEN_IDS)   # the identities the final numbers (and tau) come from
+    distributed: bool = False   # data-parallel over the ranks mpiexec/srun started: each rank its own P x K batch
 
 
 def semihard_triplets(encodings, labels, margin):
@@ -95,11 +107,16 @@ class Siamese(nn.Module):
 
 
 class PKBatches:
-    """Batches of P identities x K fresh views; epoch e is a pure function of (seed, e), as --resume needs."""
+    """Batches of P identities x K fresh views; epoch e is a pure function of (seed, e), as --resume needs.
 
-    def __init__(self, faces, ids, identities, views, steps, seed):
+    ``rank`` r > 0 (a data-parallel run's other ranks) draws from (seed, e, r) instead: its own
+    identities and views, the same on any number of ranks; rank 0's stream is the single process's.
+    """
+
+    def __init__(self, faces, ids, identities, views, steps, seed, rank=0):
         self.faces, self.ids = faces, np.asarray(ids)
         self.p, self.k, self.steps, self.seed = min(identities, len(self.ids)), views, steps, seed
+        self.rank = int(rank)
         self.epoch = 0
 
     def set_epoch(self, epoch):
@@ -110,13 +127,14 @@ class PKBatches:
 
     def __iter__(self):
         epoch = self.epoch
-        rng = np.random.default_rng([self.seed, epoch])
+        by_rank = [self.rank] if self.rank else []      # rank 0 keeps the single process's seeds
+        rng = np.random.default_rng([self.seed, epoch] + by_rank)
         self.epoch += 1
         for index in range(self.steps):
             chosen = rng.choice(self.ids, size=self.p, replace=False)
             labels = np.repeat(chosen, self.k)
             # The last item seeds whatever the step draws (the binary loss's negatives), so --resume replays it.
-            yield standardise(augment(self.faces[labels], rng)), labels, [self.seed, epoch, index, 7]
+            yield standardise(augment(self.faces[labels], rng)), labels, [self.seed, epoch, index, 7] + by_rank
 
 
 def triplet_step(margin):
@@ -165,15 +183,16 @@ def pair_distance_of(head):
     return pair_distance
 
 
-def build(config):
-    """(model, optimizer, loader, step, meta) for a config: what fit needs."""
+def build(config, rank=0):
+    """(model, optimizer, loader, step, meta) for a config: what fit needs (the loader of rank ``rank``)."""
     if config.loss not in LOSSES:
         raise ValueError(f"loss must be one of {LOSSES}, got {config.loss!r}")
     mg.manual_seed(config.seed)
     np.random.seed(config.seed)
     model = Siamese(with_head=config.loss == "binary")
     opt = optim.Adam(model.parameters(), lr=config.lr)
-    loader = PKBatches(load_lfw_faces(), config.train_ids, config.identities, config.views, config.steps, config.seed)
+    loader = PKBatches(load_lfw_faces(), config.train_ids, config.identities, config.views, config.steps, config.seed,
+                       rank)
     step = triplet_step(config.margin) if config.loss == "triplet" else binary_step()
     meta = {k: getattr(config, k) for k in ("loss", "epochs", "steps", "identities", "views", "lr", "margin", "seed")}
     return model, opt, loader, step, meta
@@ -193,17 +212,33 @@ def cosine_lr(total, peak):
 
 
 def train(config, log=print, write=True):
-    """Train, evaluate on the unseen identities, write the weights (with tau); returns (encoder, metrics, fit result)."""
+    """Train, evaluate on the unseen identities, write the weights (with tau); returns (encoder, metrics, fit result).
+
+    With ``config.distributed`` on several ranks, only rank 0 evaluates and writes: the others return
+    (encoder, None, fit result), their encoder holding the same weights (and batch-norm statistics) as rank 0's.
+    """
     import os
 
-    model, opt, loader, step, meta = build(config)
+    _, rank = join_job(config.distributed)
+    if rank:
+        log = _quiet        # one log, one set of files: rank 0's
+    model, opt, loader, step, meta = build(config, rank)
+    if config.distributed:
+        log(data_parallel_line(loader.p * loader.k, f" (each rank draws its own {loader.p} identities x "
+                                                     f"{loader.k} views)"))
+        model = dist.DistributedDataParallel(model)
+    net = model.module if config.distributed else model
     checkpoint = os.path.join(config.out, f"checkpoint-{config.loss}.npz") if config.out else None
     result = fit(model, opt, loader, step, epochs=config.epochs, checkpoint=checkpoint, resume=config.resume,
                  meta=meta, lr_at=cosine_lr(config.epochs * config.steps, config.lr), progress=config.progress,
                  log=log, desc=f"faces {config.loss}")
-    model.eval()
-    encoder = FaceEncoder(model.encoder, meta=dict(meta, train_seconds=round(result.seconds, 1)))
-    pair_distance = pair_distance_of(model.head) if model.head is not None else None
+    if config.distributed:   # each rank's last forward moved its own batch-norm statistics: end with rank 0's
+        dist.broadcast_tensors(list(net.buffers()), what="broadcast of the final buffers")
+    net.eval()
+    encoder = FaceEncoder(net.encoder, meta=dict(meta, train_seconds=round(result.seconds, 1)))
+    if rank:                # the ranks hold the same weights: rank 0's figures are everyone's
+        return encoder, None, result
+    pair_distance = pair_distance_of(net.head) if net.head is not None else None
     ids = list(config.eval_ids)
     metrics = evaluate(encoder.encode_batch, pair_distance, ids=ids)
     # tau is for the encoder's squared distance; with the binary head it is measured on that distance too.
@@ -212,3 +247,7 @@ def train(config, log=print, write=True):
         encoder.meta.update({k: metrics[k] for k in ("auc", "tar_far_1e-2", "tar_far_1e-3", "rank1")})
         encoder.save(config.weights)
     return encoder, metrics, result
+
+
+def _quiet(*args, **kwargs):
+    pass
