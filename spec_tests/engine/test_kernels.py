@@ -241,11 +241,18 @@ def test_conv2d_winograd_needs_enough_tiles(spy, monkeypatch):
     assert calls
 
 
-def test_conv2d_winograd_chunks_the_batch(monkeypatch, winograd_calls):
-    for cap in (1, 120000):  # one image per chunk; chunks of 2, 2 and 1
-        monkeypatch.setattr(cpu_conv_workspace, "WORKSPACE_BYTES", cap)
-        _check_conv((5, 16, 6, 7), (16, 16, 3, 3), (1, 1), (1, 0, 2, 1), np.float64, seed=cap)
-    assert len(winograd_calls) >= 4  # forward and dx, for both caps
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_conv2d_winograd_in_blocks_of_tile_rows(monkeypatch, winograd_calls, dtype):
+    # 5 images of 3 x 4 tiles (outputs 5 x 8): 15 tile rows. Blocks of one tile row each,
+    # then of 4 (16 tiles): blocks that cross from one image into the next, and a last
+    # block of 3 rows; both threads take several blocks, the forward pass's and dW's.
+    monkeypatch.setattr(cpu_conv_winograd, "BLOCK_BYTES", 1)
+    monkeypatch.setattr(cpu_conv_winograd, "WEIGHT_GRAD_BLOCK_BYTES", 1)
+    for tiles, seed in ((1, 10), (16, 11)):
+        monkeypatch.setattr(cpu_conv_winograd, "MIN_BLOCK_TILES", tiles)
+        _check_conv((5, 16, 6, 7), (16, 16, 3, 3), (1, 1), (1, 0, 2, 1), dtype, seed=seed)
+    assert cpu_conv_winograd._blocks(16, 16, 3, 4, 5, 4, 1)[:2] == (4, 16)
+    assert len(winograd_calls) >= 4  # forward and dx, for both block sizes
 
 
 # ----- pool ------------------------------------------------------------------------
