@@ -9,7 +9,7 @@ Path selection, in this order (each path's file says what each thread owns):
   im2col; one GEMM per image, the images shared out over the threads.
 - Winograd F(2x2, 3x3) (``cpu_conv_winograd``; 3 x 3, stride 1, >= 16 channels in and
   out, >= 128 output tiles in the batch; where the direct path also applies, only from
-  128 channels and 512 tiles): 2.25x fewer multiplies than any GEMM path, for the
+  64 channels and 512 tiles): 2.25x fewer multiplies than any GEMM path, for the
   forward pass, dx and dW.
 - direct (``cpu_conv_direct``; f > 1, >= 8 filters and channels, >= 256 output pixels
   in the batch, windows of n_c f_h f_w >= 128 numbers): each output one dot product
@@ -103,13 +103,13 @@ def conv2d_backward(grad_y, x, w, stride, padding, needs):
 # Off: the direct path is skipped (the paths after it take its layers), for A/B timing.
 DIRECT = True
 # Where both apply, Winograd only from this many channels (in and out) and output tiles;
-# below, the direct path did the layer faster. Measured f+b through F.conv2d: 16 x 128
-# x 28 x 28 (3136 tiles) 126 ms on Winograd against 140 direct, 8 x 128 x 28 x 28 70
-# against 76; 8 x 64 x 56 x 56 104 against 80, 256 channels at 14 x 14 for one image
-# (49 tiles) 24 against 19. Re-measured with the one-run-per-window kernel, direct
-# against Winograd: 16 x 128 x 28 x 28 126 against 144 once, 134 against 129 once;
-# 1 x 128 x 112 x 112 117 against 94. Unchanged.
-WINOGRAD_OVER_DIRECT_CHANNELS = 128
+# below, the direct path did the layer faster. Measured f+b through F.conv2d, Winograd
+# against direct (ms, interleaved with PyTorch, medians), since Winograd runs in blocks
+# that stay in cache: 8 x 64 x 56 x 56 66 against 80, 1 x 64 x 224 x 224 86 against 127,
+# VGG-16's forward pass 367 against 420, the style step 128 against 151; 16 x 32 x 56 x 56
+# 46 against 44, 16 x 16 x 32 x 32 11.1 against 7.5; 4 x 512 x 14 x 14 (196 tiles) 217
+# against 152, 8 x 128 x 14 x 14 (392 tiles) 21 against 26.
+WINOGRAD_OVER_DIRECT_CHANNELS = 64
 WINOGRAD_OVER_DIRECT_TILES = 512
 
 

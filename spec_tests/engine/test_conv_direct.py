@@ -98,8 +98,9 @@ def test_winograd_keeps_the_wide_layers_and_leaves_the_rest_to_the_direct_path()
         return cpu_conv._winograd(w, (1, 1), (n_img, n_ch, size, size), size, size)
 
     assert winograd(128, 128, 16, 28)        # 3136 tiles, 128 channels: Winograd measured faster
-    assert not winograd(64, 64, 8, 56)       # 64 channels: the direct path measured faster
-    assert not winograd(512, 512, 2, 14)     # 98 tiles: direct
+    assert winograd(64, 64, 8, 56)           # 6272 tiles, 64 channels: Winograd too, in blocks
+    assert not winograd(32, 32, 16, 56)      # 32 channels: the direct path (a tie, measured)
+    assert not winograd(512, 512, 4, 14)     # 196 tiles: direct measured faster
     assert not winograd(16, 16, 8, 56)       # 16 channels: direct (windows of 144)
     assert not winograd(16, 16, 1, 14)       # 49 tiles: under MIN_TILES, a GEMM path
     assert not winograd(256, 256, 8, 4)      # ResNet-18's layer3 at 64 x 64: 32 tiles, im2col
