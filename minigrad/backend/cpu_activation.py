@@ -1,4 +1,4 @@
-"""The activations' gradients from their outputs, fused into one pass (tanh' = 1 - tanh^2,
+"""tanh split over the threads, and the activations' gradients from their outputs, fused into one pass (tanh' = 1 - tanh^2,
 sigmoid' = sigmoid (1 - sigmoid), relu' = [y > 0]).
 
 With numpy the chain rule dy * (1 - y^2) was three passes and two temporaries over the
@@ -9,7 +9,31 @@ output; small arrays stay in the calling thread (waking the workers costs more).
 import numpy as np
 from numba import njit, prange
 
+from . import threads
 from .cpu_conv_workspace import SERIAL_BELOW
+
+# From this many numbers tanh's forward pass is split over the threads (numpy's tanh is
+# vectorised but runs on one). Measured in LeNet-5's training step (batch 64; its first
+# tanh has 301k numbers, fresh from a conv whose two threads each wrote half), interleaved
+# with PyTorch, medians: 18.1 -> 17.4 ms and 18.9 -> 17.6 ms.
+SPLIT_FROM = 1 << 16
+
+
+def tanh(a):
+    """np.tanh, on contiguous pieces of ``a`` in the threads' pool: the same numbers."""
+    a = np.asarray(a)
+    parts = threads.worker_count()
+    if parts == 1 or a.size < SPLIT_FROM:
+        return np.tanh(a)
+    src = np.ascontiguousarray(a).reshape(-1)
+    out = np.empty_like(src)
+
+    def piece(p):   # each piece owns out[lo:hi]
+        lo, hi = src.size * p // parts, src.size * (p + 1) // parts
+        np.tanh(src[lo:hi], out=out[lo:hi])
+
+    threads.run_parts(piece, parts)
+    return out.reshape(a.shape)
 
 
 @njit(parallel=True, cache=True)

@@ -39,3 +39,22 @@ def test_relu_backward_zero_at_zero_and_nan(shape):
     got = cpu.relu_backward(g, y)
     assert got.dtype == np.float32
     np.testing.assert_array_equal(got, np.where(y > 0, g, 0))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape, split", [((3, 4), False), ((64, 6, 28, 28), True), ((301, 257), True)])
+def test_tanh_forward_split_over_the_threads_gives_numpys_numbers(shape, split, dtype, monkeypatch):
+    from minigrad.backend import threads
+
+    calls = []
+    real = threads.run_parts
+    monkeypatch.setattr(threads, "run_parts", lambda fn, parts: (calls.append(parts), real(fn, parts)))
+    monkeypatch.setattr(threads, "worker_count", lambda: 3)   # an odd count: uneven pieces
+    rng = np.random.default_rng(3)
+    x = (4 * rng.standard_normal(shape)).astype(dtype)
+    x.flat[:3] = [np.nan, np.inf, -np.inf]
+    for a in (x, x.T):                                  # contiguous, and a transposed view
+        got = cpu.tanh(a)
+        assert got.dtype == dtype and got.shape == a.shape
+        np.testing.assert_array_equal(got, np.tanh(a))  # the same numbers, bit for bit
+    assert calls == ([3, 3] if split else [])
