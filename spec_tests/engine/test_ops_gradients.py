@@ -479,6 +479,34 @@ def test_cross_entropy(n, c, data):
 
 
 @FEW
+@given(st.integers(1, 4), st.integers(2, 4), st.sampled_from(["sum", "none"]), st.data())
+def test_cross_entropy_sum_and_none(n, c, reduction, data):
+    target = np.asarray(data.draw(st.lists(st.integers(0, c - 1), min_size=n, max_size=n), label="target"))
+    per_example = lambda z: -np.log(np.exp(z) / np.exp(z).sum(1, keepdims=True))[np.arange(n), target]  # noqa: E731
+    ref = (lambda z: per_example(z).sum()) if reduction == "sum" else per_example  # noqa: E731
+    check_op(lambda z: F.cross_entropy(z, mg.tensor(target), reduction=reduction), (n, c), data=data, reference=ref)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_cross_entropy_of_n_c_logits_is_one_node_with_the_chains_numbers(reduction, dtype):
+    rng = np.random.default_rng(0)
+    z = mg.tensor((3 * rng.standard_normal((6, 5))).astype(dtype), requires_grad=True)
+    z3 = mg.tensor(z.numpy()[:, :, None], requires_grad=True)   # (N, C, 1): the unfused chain of nodes
+    target = rng.integers(0, 5, 6)
+    fused = F.cross_entropy(z, mg.tensor(target), reduction=reduction)
+    chain = F.cross_entropy(z3, mg.tensor(target[:, None]), reduction=reduction)
+    assert fused._ctx.parents == (z,)
+    tol = dict(rtol=1e-6, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(fused.numpy(), chain.numpy().reshape(fused.shape), **tol)
+    weights = rng.standard_normal(fused.shape).astype(dtype)
+    (fused * mg.tensor(weights)).sum().backward()
+    (chain * mg.tensor(weights.reshape(chain.shape))).sum().backward()
+    assert z.grad.dtype == dtype
+    np.testing.assert_allclose(z.grad.numpy(), z3.grad.numpy()[:, :, 0], **tol)
+
+
+@FEW
 @given(shapes, st.data())
 def test_binary_cross_entropy(shape, data):
     ref = lambda p, y: np.mean(-(y * np.log(p) + (1 - y) * np.log(1 - p)))  # noqa: E731
