@@ -32,7 +32,8 @@ from numba import njit, prange
 
 from .cpu_conv_workspace import Workspace
 from .cpu_rows import copy_row
-from .threads import matmul as _mm, worker_count
+from .threads import matmul as _mm
+from .threads import worker_count
 
 # Below this many channels on either side the transforms cost more than the
 # multiplies they save (e.g. an RGB input layer), so the GEMM paths stay faster.
@@ -159,6 +160,22 @@ def _grad_row(gy, n, k, a, rows, r, dm, col0):
             d3[b] = -r[1, q, b]
 
 
+@njit(inline="always")
+def _block_inputs(x, blk, block_rows, t_h, p_t, p_l, rows, r_in, v_flat):
+    """Block ``blk``'s tile rows g0 .. g1 - 1, its width nt (tiles) and its V = B^T d B,
+    made in ``v_flat``, one thread's buffer: (g0, g1, nt, V of shape (16, n_c, nt))."""
+    n_ch = x.shape[1]
+    t_w = (rows.shape[1] - 2) // 2
+    g0 = blk * block_rows
+    g1 = min(x.shape[0] * t_h, g0 + block_rows)
+    nt = (g1 - g0) * t_w
+    v = v_flat[:16 * n_ch * nt].reshape(16, n_ch, nt)
+    for c in range(n_ch):
+        for g in range(g0, g1):
+            _input_row(x, g // t_h, c, g % t_h, p_t, p_l, rows, r_in, v, (g - g0) * t_w)
+    return g0, g1, nt, v
+
+
 @njit(parallel=True, cache=True)
 def _forward_blocks(x, u, y, t_h, p_t, p_l, block_rows, v_parts, m_parts):
     """The forward pass block by block: a block is ``block_rows`` consecutive tile rows of
@@ -166,7 +183,7 @@ def _forward_blocks(x, u, y, t_h, p_t, p_l, block_rows, v_parts, m_parts):
     y = A^T M A run one after another in the thread's own buffers, which stay in cache.
     Each thread owns a contiguous range of blocks, with their output rows y[n, :, 2a:2a + 2],
     and slot p of v_parts and m_parts; np.dot calls BLAS, held at one thread (kernel_call)."""
-    n_ch, c_out, w_o = x.shape[1], y.shape[1], y.shape[3]
+    c_out, w_o = y.shape[1], y.shape[3]
     t_w = (w_o + 1) // 2
     total = x.shape[0] * t_h
     blocks = -(-total // block_rows)
@@ -179,14 +196,8 @@ def _forward_blocks(x, u, y, t_h, p_t, p_l, block_rows, v_parts, m_parts):
         even = np.empty(block_tiles, x.dtype)
         odd = np.empty(block_tiles, x.dtype)
         for blk in range(blocks * p // parts, blocks * (p + 1) // parts):
-            g0 = blk * block_rows
-            g1 = min(total, g0 + block_rows)
-            nt = (g1 - g0) * t_w
-            v = v_parts[p, :16 * n_ch * nt].reshape(16, n_ch, nt)
+            g0, g1, nt, v = _block_inputs(x, blk, block_rows, t_h, p_t, p_l, rows, r_in, v_parts[p])
             m = m_parts[p, :16 * c_out * nt].reshape(16, c_out, nt)
-            for c in range(n_ch):
-                for g in range(g0, g1):
-                    _input_row(x, g // t_h, c, g % t_h, p_t, p_l, rows, r_in, v, (g - g0) * t_w)
             for e in range(16):
                 np.dot(u[e], v[e], m[e])
             for k in range(c_out):
@@ -212,14 +223,8 @@ def _weight_grad_blocks(gy, x, t_h, p_t, p_l, block_rows, v_parts, dm_parts, du_
         du = du_parts[p]
         du[:] = 0
         for blk in range(blocks * p // parts, blocks * (p + 1) // parts):
-            g0 = blk * block_rows
-            g1 = min(total, g0 + block_rows)
-            nt = (g1 - g0) * t_w
-            v = v_parts[p, :16 * n_ch * nt].reshape(16, n_ch, nt)
+            g0, g1, nt, v = _block_inputs(x, blk, block_rows, t_h, p_t, p_l, rows, r_in, v_parts[p])
             dm = dm_parts[p, :16 * c_out * nt].reshape(16, c_out, nt)
-            for c in range(n_ch):
-                for g in range(g0, g1):
-                    _input_row(x, g // t_h, c, g % t_h, p_t, p_l, rows, r_in, v, (g - g0) * t_w)
             for k in range(c_out):
                 for g in range(g0, g1):
                     _grad_row(gy, g // t_h, k, g % t_h, grad_rows, r_grad, dm, (g - g0) * t_w)
