@@ -106,9 +106,11 @@ DIRECT = True
 # below, the direct path did the layer faster. Measured f+b through F.conv2d, Winograd
 # against direct (ms, interleaved with PyTorch, medians), since Winograd runs in blocks
 # that stay in cache: 8 x 64 x 56 x 56 66 against 80, 1 x 64 x 224 x 224 86 against 127,
-# VGG-16's forward pass 367 against 420, the style step 128 against 151; 16 x 32 x 56 x 56
+# the style step 128 against 151 and 131 against 139 (VGG-16's forward pass 367 against
+# 420 once, a tie the second time: 451 against 447); 16 x 32 x 56 x 56
 # 46 against 44, 16 x 16 x 32 x 32 11.1 against 7.5; 4 x 512 x 14 x 14 (196 tiles) 217
-# against 152, 8 x 128 x 14 x 14 (392 tiles) 21 against 26.
+# against 152, 8 x 128 x 14 x 14 (392 tiles) 21 against 26 in the median but 20 against
+# 20 at the 20th percentile (so the tile bar stays).
 WINOGRAD_OVER_DIRECT_CHANNELS = 64
 WINOGRAD_OVER_DIRECT_TILES = 512
 
