@@ -19,7 +19,7 @@ then dU[e] += dM[e] V[e]^T into the thread's own sum (the caller adds the thread
 sums), and dW = G^T dU G. dx is the forward of dy with the flipped, transposed filter
 (see ``cpu_conv``). Padding may differ per side; tiles past the output's edge read zeros
 and their extra outputs are dropped. Memory is the blocks' buffers (and dW's sums, one
-(16, n_c', n_c) per thread), whatever the batch.
+(16, n_c', n_c) per thread, at most WEIGHT_GRAD_SUMS_BYTES in all), whatever the batch.
 
 Why not F(4x4, 3x3) (36 multiplies for 16 outputs, 1.8x fewer than here): we built it
 and its forward pass ran about 25% faster, but its transforms (points 0, +-1, +-2)
@@ -271,6 +271,10 @@ def _tiling(h_o, w_o):
 BLOCK_BYTES = 1 << 20
 WEIGHT_GRAD_BLOCK_BYTES = 4 << 20
 MIN_BLOCK_TILES = 32
+# dW keeps one dU sum, (16, n_c', n_c), per thread: fewer threads take dW's blocks where
+# all the sums would pass this (16 MB a thread for 512 x 512 channels in float32; on 2
+# cores it never binds below 1024 channels).
+WEIGHT_GRAD_SUMS_BYTES = 256 << 20
 
 
 def _blocks(n_ch, c_out, t_h, t_w, n_img, itemsize, block_bytes):
@@ -302,6 +306,7 @@ def weight_grad_winograd(gy, x, w_shape, padding):
     n_img = x.shape[0]
     t_h, t_w, _ = _tiling(gy.shape[2], gy.shape[3])
     block_rows, block_tiles, parts = _blocks(n_ch, c_out, t_h, t_w, n_img, x.itemsize, WEIGHT_GRAD_BLOCK_BYTES)
+    parts = max(1, min(parts, WEIGHT_GRAD_SUMS_BYTES // (16 * c_out * n_ch * x.itemsize)))
     with Workspace(x.dtype) as ws:
         v = ws.get("winograd_v", (parts, 16 * n_ch * block_tiles))
         dm = ws.get("winograd_m", (parts, 16 * c_out * block_tiles))

@@ -251,6 +251,14 @@ def test_conv2d_winograd_in_blocks_of_tile_rows(monkeypatch, winograd_calls, dty
     for tiles, seed in ((1, 10), (16, 11)):
         monkeypatch.setattr(cpu_conv_winograd, "MIN_BLOCK_TILES", tiles)
         _check_conv((5, 16, 6, 7), (16, 16, 3, 3), (1, 1), (1, 0, 2, 1), dtype, seed=seed)
+    # dW's sums capped at one thread's: that thread takes every block.
+    threads_of_dw = []
+    kernel = cpu_conv_winograd._weight_grad_blocks
+    monkeypatch.setattr(cpu_conv_winograd, "_weight_grad_blocks",
+                        lambda *args: (threads_of_dw.append(args[-1].shape[0]), kernel(*args)))
+    monkeypatch.setattr(cpu_conv_winograd, "WEIGHT_GRAD_SUMS_BYTES", 1)
+    _check_conv((5, 16, 6, 7), (16, 16, 3, 3), (1, 1), (1, 0, 2, 1), dtype, seed=12)
+    assert threads_of_dw == [1]
     assert cpu_conv_winograd._blocks(16, 16, 3, 4, 5, 4, 1)[:2] == (4, 16)
     assert len(winograd_calls) >= 4  # forward and dx, for both block sizes
 
