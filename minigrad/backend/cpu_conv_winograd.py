@@ -176,6 +176,18 @@ def _block_inputs(x, blk, block_rows, t_h, p_t, p_l, rows, r_in, v_flat):
     return g0, g1, nt, v
 
 
+@njit(inline="always")
+def _plan(n_img, t_h, w_o, block_rows):
+    """What both block kernels start from: (tiles per tile row t_w, blocks in the batch)."""
+    return (w_o + 1) // 2, -(-n_img * t_h // block_rows)
+
+
+@njit(inline="always")
+def _input_scratch(t_w, dtype):
+    """A thread's scratch for _input_row: the 4 zero-padded input rows and B^T d of them."""
+    return np.zeros((4, 2 * t_w + 2), dtype), np.empty((4, 2 * t_w + 2), dtype)
+
+
 @njit(parallel=True, cache=True)
 def _forward_blocks(x, u, y, t_h, p_t, p_l, block_rows, v_parts, m_parts):
     """The forward pass block by block: a block is ``block_rows`` consecutive tile rows of
@@ -183,14 +195,11 @@ def _forward_blocks(x, u, y, t_h, p_t, p_l, block_rows, v_parts, m_parts):
     y = A^T M A run one after another in the thread's own buffers, which stay in cache.
     Each thread owns a contiguous range of blocks, with their output rows y[n, :, 2a:2a + 2],
     and slot p of v_parts and m_parts; np.dot calls BLAS, held at one thread (kernel_call)."""
-    c_out, w_o = y.shape[1], y.shape[3]
-    t_w = (w_o + 1) // 2
-    total = x.shape[0] * t_h
-    blocks = -(-total // block_rows)
+    c_out = y.shape[1]
     parts = v_parts.shape[0]
+    t_w, blocks = _plan(x.shape[0], t_h, y.shape[3], block_rows)
     for p in prange(parts):
-        rows = np.zeros((4, 2 * t_w + 2), x.dtype)
-        r_in = np.empty((4, 2 * t_w + 2), x.dtype)
+        rows, r_in = _input_scratch(t_w, x.dtype)
         block_tiles = block_rows * t_w
         r_out = np.empty((2, 4, block_tiles), x.dtype)
         even = np.empty(block_tiles, x.dtype)
@@ -209,14 +218,11 @@ def _weight_grad_blocks(gy, x, t_h, p_t, p_l, block_rows, v_parts, dm_parts, du_
     """dU = sum over tiles of (A dy A^T)[e] V[e]^T, block by block as in ``_forward_blocks``.
     Each thread owns a contiguous range of blocks, slot p of the buffers and its own sum
     du_parts[p]; the caller adds the threads' sums."""
-    n_ch, c_out, w_o = x.shape[1], gy.shape[1], gy.shape[3]
-    t_w = (w_o + 1) // 2
-    total = x.shape[0] * t_h
-    blocks = -(-total // block_rows)
+    n_ch, c_out = x.shape[1], gy.shape[1]
     parts = v_parts.shape[0]
+    t_w, blocks = _plan(x.shape[0], t_h, gy.shape[3], block_rows)
     for p in prange(parts):
-        rows = np.zeros((4, 2 * t_w + 2), x.dtype)
-        r_in = np.empty((4, 2 * t_w + 2), x.dtype)
+        rows, r_in = _input_scratch(t_w, x.dtype)
         grad_rows = np.empty((2, 2 * t_w), x.dtype)   # not ``rows``: its padding columns must stay 0
         r_grad = np.empty((2, 4, t_w), x.dtype)
         product = np.empty((c_out, n_ch), x.dtype)
