@@ -1,5 +1,6 @@
 """Tensor: an array on a device, its gradient, and the Function that made it."""
 
+import math
 import numbers
 
 import numpy as np
@@ -128,7 +129,7 @@ class Tensor:
         return self.shape if dim is None else self.shape[dim]
 
     def numel(self):
-        return int(np.prod(self.shape, dtype=np.int64))
+        return math.prod(self.shape)  # Python ints: np.prod took 10 us a call
 
     def __len__(self):
         if self.ndim == 0:

@@ -1,5 +1,7 @@
 """Shape operations: reshape, transpose/permute, basic indexing, cat and stack."""
 
+import math
+
 import numpy as np
 
 from ..autograd import Function
@@ -57,7 +59,7 @@ def _check_dim(dim, ndim, op):
 
 def reshape(x, *shape):
     shape = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else tuple(shape)
-    known = int(np.prod([n for n in shape if n != -1], dtype=np.int64))
+    known = math.prod(n for n in shape if n != -1)
     if shape.count(-1) > 1 or (-1 not in shape and known != x.numel()) or (
         -1 in shape and (known == 0 or x.numel() % known)
     ):

@@ -330,6 +330,28 @@ def test_linear(n, fan_in, fan_out, bias, data):
                  reference=lambda x, w: np.einsum("ni,oi->no", x, w))
 
 
+@pytest.mark.parametrize("bias", [True, False])
+def test_linear_of_a_2d_input_is_one_node_with_the_chains_numbers(bias):
+    rng = np.random.default_rng(1)
+    x = mg.tensor(rng.standard_normal((5, 7)).astype(np.float32), requires_grad=True)
+    w = mg.tensor(rng.standard_normal((3, 7)).astype(np.float32), requires_grad=True)
+    b = mg.tensor(rng.standard_normal(3).astype(np.float32), requires_grad=True) if bias else None
+    x3 = mg.tensor(x.numpy()[None], requires_grad=True)   # (1, N, in): the unfused chain
+    fused, chain = F.linear(x, w, b), F.linear(x3, w, b)
+    assert fused._ctx.parents == ((x, w, b) if bias else (x, w))
+    np.testing.assert_allclose(fused.numpy(), chain.numpy()[0], rtol=1e-6, atol=1e-6)
+    weights = rng.standard_normal(fused.shape).astype(np.float32)
+    (fused * mg.tensor(weights)).sum().backward()
+    fused_grads = [t.grad.numpy().copy() for t in (w, b) if t is not None]
+    for t in (w, b):
+        if t is not None:
+            t.grad = None
+    (chain * mg.tensor(weights[None])).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), x3.grad.numpy()[0], rtol=1e-6, atol=1e-6)
+    for got, t in zip(fused_grads, [t for t in (w, b) if t is not None]):
+        np.testing.assert_allclose(got, t.grad.numpy(), rtol=1e-5, atol=1e-5)
+
+
 # ----- convolution and pooling ------------------------------------------------------------
 def naive_conv2d(x, w, b, stride, pads):
     """Cross-correlation by the definition: one output value per (n, c', i, j) as a triple sum."""
