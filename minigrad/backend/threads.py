@@ -213,6 +213,28 @@ def run_parts(fn, parts):
         f.result()
 
 
+def _layer_to_come():
+    """The layer Numba's first parallel loop will start: the configured one, or for
+    "default" the first of the priority list whose library loads (loading starts no thread)."""
+    import importlib
+
+    import numba
+
+    chosen = str(numba.config.THREADING_LAYER).lower()
+    if chosen != "default":
+        return chosen
+    for name in numba.config.THREADING_LAYER_PRIORITY:
+        try:
+            if name == "tbb":
+                from numba.np.ufunc import parallel
+                parallel._check_tbb_version_compatible()   # raises ImportError when too old
+            importlib.import_module(f"numba.np.ufunc.{name}pool")
+            return name
+        except Exception:   # a missing or unloadable library: Numba skips it too
+            continue
+    return chosen
+
+
 def describe_threads():
     """What `minigrad info` shows: the Numba layer and threads, and every thread pool."""
     import numba
@@ -221,7 +243,7 @@ def describe_threads():
     try:
         layer = numba.threading_layer()
     except ValueError:
-        layer = f"{numba.config.THREADING_LAYER} (not started yet)"
+        layer = f"{_layer_to_come()} (not started yet)"
     pools = [
         {"api": p.get("internal_api"), "library": os.path.basename(p.get("filepath", "")),
          "version": p.get("version"), "threads": p.get("num_threads")}

@@ -40,8 +40,15 @@ def _tbb_installed():
 
 
 def test_minigrad_runs_numba_on_tbb_where_it_is_installed_else_workqueue():
-    out = _run("conv(); print(numba.threading_layer())")
-    assert out[-1] == ("tbb" if _tbb_installed() else "workqueue")
+    """`minigrad info` names the layer before the first parallel loop, and that loop starts it."""
+    out = _run("""
+        from minigrad.backend.threads import describe_threads
+        print(describe_threads()["numba_threading_layer"])
+        conv()
+        print(numba.threading_layer())
+    """)
+    expected = "tbb" if _tbb_installed() else "workqueue"
+    assert out[-2:] == [f"{expected} (not started yet)", expected]
 
 
 def test_the_users_numba_threading_layer_wins():
