@@ -216,23 +216,27 @@ def run_parts(fn, parts):
 def _layer_to_come():
     """The layer Numba's first parallel loop will start: the configured one, or for
     "default" the first of the priority list whose library loads (loading starts no thread)."""
-    import importlib
-
     import numba
 
     chosen = str(numba.config.THREADING_LAYER).lower()
     if chosen != "default":
         return chosen
-    for name in numba.config.THREADING_LAYER_PRIORITY:
-        try:
-            if name == "tbb":
-                from numba.np.ufunc import parallel
-                parallel._check_tbb_version_compatible()   # raises ImportError when too old
-            importlib.import_module(f"numba.np.ufunc.{name}pool")
-            return name
-        except Exception:   # a missing or unloadable library: Numba skips it too
-            continue
-    return chosen
+    return next((name for name in numba.config.THREADING_LAYER_PRIORITY if _layer_loads(name)), chosen)
+
+
+def _layer_loads(name):
+    """Whether Numba's ``name`` layer loads, as Numba itself tries it (ImportError: skipped)."""
+    import importlib
+
+    try:
+        if name == "tbb":
+            from numba.np.ufunc import parallel
+            parallel._check_tbb_version_compatible()   # raises ImportError when too old
+        importlib.import_module({"tbb": "numba.np.ufunc.tbbpool", "omp": "numba.np.ufunc.omppool"}.get(
+            name, "numba.np.ufunc.workqueue"))
+    except ImportError:
+        return False
+    return True
 
 
 def describe_threads():
