@@ -17,7 +17,7 @@ Creation and transfer
 
 Elementwise, with numpy broadcasting
     add subtract multiply divide power maximum minimum   (a, b)
-    negative exp log sqrt abs sign tanh sigmoid          (a)
+    negative exp log sqrt abs sign tanh sigmoid relu     (a)
     greater greater_equal less less_equal equal not_equal (a, b) -> bool arrays, IEEE
         semantics: every comparison with NaN is False except not_equal (True)
     where(cond, a, b)
@@ -61,7 +61,7 @@ import importlib
 CONTRACT = (
     "asarray", "to_numpy", "zeros", "ones", "full", "uniform", "normal", "astype", "copy",
     "add", "subtract", "multiply", "divide", "power", "maximum", "minimum",
-    "negative", "exp", "log", "sqrt", "abs", "sign", "tanh", "sigmoid",
+    "negative", "exp", "log", "sqrt", "abs", "sign", "tanh", "sigmoid", "relu",
     "relu_backward", "tanh_backward", "sigmoid_backward",
     "greater", "greater_equal", "less", "less_equal", "equal", "not_equal", "where",
     "sum", "max", "argmax", "sum_to_shape",

@@ -11,7 +11,7 @@ from .threads import matmul as split_matmul
 
 configure_threads()
 
-from .cpu_activation import relu_backward, sigmoid_backward, tanh, tanh_backward  # noqa: E402,F401
+from .cpu_activation import relu, relu_backward, sigmoid_backward, tanh, tanh_backward  # noqa: E402,F401
 from .cpu_batch_norm import batch_norm_forward, batch_norm_grads  # noqa: E402,F401
 from .cpu_conv import conv2d_backward, conv2d_forward  # noqa: E402,F401
 from .cpu_pool import (  # noqa: E402,F401

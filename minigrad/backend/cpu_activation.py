@@ -1,5 +1,5 @@
-"""tanh's forward pass split over the threads, and the activations' gradients from their
-outputs, fused into one pass (tanh' = 1 - tanh^2, sigmoid' = sigmoid (1 - sigmoid),
+"""tanh's and relu's forward passes split over the threads, and the activations' gradients
+from their outputs, fused into one pass (tanh' = 1 - tanh^2, sigmoid' = sigmoid (1 - sigmoid),
 relu' = [y > 0]).
 
 With numpy the chain rule dy * (1 - y^2) was three passes and two temporaries over the
@@ -34,6 +34,27 @@ def tanh(a):
         np.tanh(src[lo:hi], out=out[lo:hi])
 
     threads.run_parts(piece, parts)
+    return out.reshape(a.shape)
+
+
+@njit(parallel=True, cache=True)
+def _relu(a, out, zero):
+    for i in prange(out.size):  # each thread owns a contiguous range of out
+        v = a[i]
+        out[i] = zero if v <= 0 else v  # NaN stays NaN (NaN <= 0 is false), -0 becomes 0
+
+
+def relu(a):
+    """max(a, 0): np.maximum(a, 0)'s numbers (NaN stays NaN, -0 becomes 0), in one parallel
+    pass over a float array from SERIAL_BELOW / 16 numbers. numpy's maximum runs on one
+    thread: ResNet-50's forward pass at batch 1 spent 11 ms in its 49 ReLUs (PyTorch
+    0.26 ms against our 0.80 on 1 x 256 x 56 x 56)."""
+    a = np.asarray(a)
+    if a.dtype.kind != "f" or a.size < SERIAL_BELOW // 16 or threads.worker_count() == 1:
+        return np.maximum(a, a.dtype.type(0))
+    src = np.ascontiguousarray(a).reshape(-1)
+    out = np.empty_like(src)
+    _relu(src, out, src.dtype.type(0))
     return out.reshape(a.shape)
 
 

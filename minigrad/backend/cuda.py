@@ -16,7 +16,7 @@ from . import cuda_reduce  # noqa: F401 - for tests of its split policy
 from .cuda_conv import conv2d_backward, conv2d_forward
 from .cuda_elementwise import (abs, add, divide, equal, exp, full, greater, greater_equal,  # noqa: A004
                                less, less_equal, log, maximum, minimum, multiply, negative, not_equal,
-                               ones, power, relu_backward, sigmoid, sigmoid_backward, sign, sqrt, subtract, tanh,
+                               ones, power, relu, relu_backward, sigmoid, sigmoid_backward, sign, sqrt, subtract, tanh,
                                tanh_backward, where, zeros)
 from .cuda_linalg import matmul
 from .cuda_nn import batch_norm_forward, batch_norm_grads, log_softmax, normal, one_hot, uniform

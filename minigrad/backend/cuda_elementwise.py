@@ -148,6 +148,13 @@ def _sigmoid(a):
 
 
 @cuda.jit(device=True, inline=True)
+def _relu(a):
+    if a <= 0:
+        return 0  # also for -0.0 and -inf, as np.maximum(a, 0); NaN <= 0 is false: NaN stays
+    return a
+
+
+@cuda.jit(device=True, inline=True)
 def _relu_grad(g, y):
     if y > 0:
         return g
@@ -286,6 +293,7 @@ def abs(a): return _unary(_abs, a)  # noqa: A001 - the contract's name
 def sign(a): return _unary(_sign, a)
 def tanh(a): return _unary(_tanh, a, _float_dtype(a))
 def sigmoid(a): return _unary(_sigmoid, a, _float_dtype(a))
+def relu(a): return _unary(_relu, a)
 def relu_backward(grad, out): return _binary(_relu_grad, grad, out)
 def tanh_backward(grad, out): return _binary(_tanh_grad, grad, out)
 def sigmoid_backward(grad, out): return _binary(_sigmoid_grad, grad, out)

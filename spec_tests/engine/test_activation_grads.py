@@ -58,3 +58,23 @@ def test_tanh_forward_split_over_the_threads_gives_numpys_numbers(shape, split, 
         assert got.dtype == dtype and got.shape == a.shape
         np.testing.assert_array_equal(got, np.tanh(a))  # the same numbers, bit for bit
     assert calls == ([3, 3] if split else [])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape, parallel", [((3, 4), False), ((64, 6, 28, 28), True), ((301, 257), True)])
+def test_relu_forward_in_one_parallel_pass_gives_numpys_numbers(shape, parallel, dtype, monkeypatch):
+    from minigrad.backend import cpu_activation
+
+    calls = []
+    real = cpu_activation._relu
+    monkeypatch.setattr(cpu_activation, "_relu", lambda *args: (calls.append(1), real(*args)))
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal(shape).astype(dtype)
+    x.flat[:5] = [np.nan, np.inf, -np.inf, -0.0, 0.0]
+    for a in (x, x.T):                                  # contiguous, and a transposed view
+        got = cpu.relu(a)
+        expected = np.maximum(a, dtype(0))
+        assert got.dtype == dtype and got.shape == a.shape
+        np.testing.assert_array_equal(got, expected)    # NaN where numpy has NaN
+        np.testing.assert_array_equal(np.signbit(got), np.signbit(expected))   # -0 -> 0, as numpy
+    assert len(calls) == (2 if parallel else 0)

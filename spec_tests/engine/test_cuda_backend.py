@@ -115,6 +115,10 @@ def test_unary_ops(dtype):
     close(B.log(dpos), np.log(pos), dtype)
     close(B.sqrt(dpos), np.sqrt(pos), dtype)
     close(B.sigmoid(d), (1 / (1 + np.exp(-a.astype(np.float64)))).astype(dtype), dtype)
+    special = np.array([np.nan, np.inf, -np.inf, -0.0, -3.0, 2.0], dtype)
+    got = B.to_numpy(B.relu(dev(special)))
+    np.testing.assert_array_equal(got, np.maximum(special, dtype(0)))
+    assert got.dtype == dtype and not np.signbit(got[3])
 
 
 def test_extreme_values_match_numpy():
