@@ -154,6 +154,10 @@ def data_parallel(model, dataset, seed, enabled=True):
     return dist.DistributedDataParallel(model), sampler, dist.is_writer()
 
 
+def no_log(*args, **kwargs):
+    """The log of a --distributed run's ranks other than 0: rank 0 alone prints."""
+
+
 def data_parallel_line(batch_size, note=""):
     """The one line every ``--distributed`` trainer logs: ranks, batch per rank, global batch, threads."""
     ranks = dist.world_size()

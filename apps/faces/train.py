@@ -40,7 +40,7 @@ from apps.faces.data import TRAIN_IDS, UNSEEN_IDS, augment, load_lfw_faces
 from apps.faces.encoder import WEIGHTS, FaceEncoder, FaceNet, standardise
 from apps.faces.eval import evaluate
 from apps.faces.formulas import VerificationHead
-from apps.fit import data_parallel_line, fit, join_job
+from apps.fit import data_parallel_line, fit, join_job, no_log
 from minigrad import nn, optim
 
 LOSSES = ("triplet", "binary")
@@ -221,7 +221,7 @@ def train(config, log=print, write=True):
 
     _, rank = join_job(config.distributed)
     if rank:
-        log = _quiet        # one log, one set of files: rank 0's
+        log = no_log        # one log, one set of files: rank 0's
     model, opt, loader, step, meta = build(config, rank)
     if config.distributed:
         log(data_parallel_line(loader.p * loader.k, f" (each rank draws its own {loader.p} identities x "
@@ -247,7 +247,3 @@ def train(config, log=print, write=True):
         encoder.meta.update({k: metrics[k] for k in ("auc", "tar_far_1e-2", "tar_far_1e-3", "rank1")})
         encoder.save(config.weights)
     return encoder, metrics, result
-
-
-def _quiet(*args, **kwargs):
-    pass

@@ -32,7 +32,7 @@ import numpy as np
 import minigrad as mg
 import minigrad.distributed as dist
 from apps.cli_args import CLIError
-from apps.fit import data_parallel_line, fit, join_job, replace_weights
+from apps.fit import data_parallel_line, fit, join_job, no_log, replace_weights
 from apps.yolo.anchors import kmeans_anchors
 from apps.yolo.formulas import corners_to_center, encode_targets
 from apps.yolo.loss import yolo_loss
@@ -161,7 +161,7 @@ def train(config, log=print):
     ranks, rank = join_job(config.distributed)
     writer = rank == 0
     if not writer:
-        log = _quiet        # one log, one set of files: rank 0's
+        log = no_log        # one log, one set of files: rank 0's
     mg.manual_seed(config.seed)
     global_batch = config.batch_size * ranks
     if config.data:                                   # a user's labelled folder: its images every epoch
@@ -233,7 +233,3 @@ def _anchors(config, train_set, pools):
         return kmeans_anchors(box_shapes(train_set, len(train_set)), config.anchors, seed=config.seed)
     anchors, mean_iou, _ = training_anchors(config.anchors, config.seed, pools, n=config.anchor_scenes)
     return anchors, mean_iou
-
-
-def _quiet(*args, **kwargs):
-    pass

@@ -8,7 +8,6 @@ import numpy as np
 from numba import njit
 
 from .cpu_rows import add_row, copy_row
-
 from .threads import run_parts
 
 # Per-image path for small stride-1 problems: one pass over the batch per conv call,
